@@ -1,0 +1,322 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Settings are the deployment settings read from the environment. The
+// defaults are the contract's (DESIGN 1.3).
+type Settings struct {
+	Addr           string         // TICKGATE_ADDR
+	AdminAddr      string         // TICKGATE_ADMIN_ADDR; empty disables
+	ConfigFile     string         // TICKGATE_CONFIG; empty means demo mode
+	PublicOrigins  []string       // TICKGATE_PUBLIC_ORIGIN; derived from Addr when unset
+	TLSCert        string         // TICKGATE_TLS_CERT
+	TLSKey         string         // TICKGATE_TLS_KEY
+	RedirectAddr   string         // TICKGATE_REDIRECT_ADDR
+	TrustedProxies []netip.Prefix // TICKGATE_TRUSTED_PROXIES
+	Secrets        string         // TICKGATE_SECRETS: env or aws
+	AWSSecretID    string         // TICKGATE_AWS_SECRET_ID
+	SecretRefresh  time.Duration  // TICKGATE_SECRET_REFRESH
+	SessionStore   string         // TICKGATE_SESSION_STORE: memory or redis
+	RedisURL       string         // TICKGATE_REDIS_URL
+	SessionIdle    time.Duration  // TICKGATE_SESSION_IDLE
+	SessionMax     time.Duration  // TICKGATE_SESSION_MAX
+	Users          string         // TICKGATE_USERS: name:hash pairs
+	UsersFile      string         // TICKGATE_USERS_FILE
+	LimitIP        Limit          // TICKGATE_LIMIT_IP
+	LimitSession   Limit          // TICKGATE_LIMIT_SESSION
+	LimitLogin     Limit          // TICKGATE_LIMIT_LOGIN
+	WSMaxSymbols   int            // TICKGATE_WS_MAX_SYMBOLS
+	WSMaxConns     int            // TICKGATE_WS_MAX_CONNS
+	LogFormat      string         // TICKGATE_LOG_FORMAT: text or json; empty means decide by terminal
+	LogLevel       string         // TICKGATE_LOG_LEVEL
+
+	DemoPassword  string // TICKGATE_DEMO_PASSWORD (a credential: never log it)
+	DemoVendorURL string // TICKGATE_DEMO_VENDOR_URL
+
+	originsDerived bool
+}
+
+// Variable describes one environment variable for .env.example and docs.
+type Variable struct {
+	Name, Default, Meaning string
+}
+
+// Variables lists every variable FromEnv reads, with its default.
+var variables = []Variable{
+	{"TICKGATE_ADDR", "127.0.0.1:8080", "listen address"},
+	{"TICKGATE_ADMIN_ADDR", "127.0.0.1:9090", "metrics / pprof listener; empty disables"},
+	{"TICKGATE_CONFIG", "", "upstream/feed/limits YAML file; unset means demo mode"},
+	{"TICKGATE_PUBLIC_ORIGIN", "", "origin(s) browsers use, comma separated; derived from TICKGATE_ADDR when unset"},
+	{"TICKGATE_TLS_CERT", "", "PEM certificate file; with TICKGATE_TLS_KEY serves HTTPS"},
+	{"TICKGATE_TLS_KEY", "", "PEM key file"},
+	{"TICKGATE_REDIRECT_ADDR", "", "also listen here and redirect HTTP to HTTPS"},
+	{"TICKGATE_TRUSTED_PROXIES", "", "CIDRs whose X-Forwarded-For / -Proto are believed"},
+	{"TICKGATE_SECRETS", "env", "secrets provider: env or aws"},
+	{"TICKGATE_AWS_SECRET_ID", "", "Secrets Manager secret (JSON name -> value) when TICKGATE_SECRETS=aws"},
+	{"TICKGATE_SECRET_REFRESH", "5m", "how often secrets are re-read"},
+	{"TICKGATE_SESSION_STORE", "memory", "session store: memory or redis"},
+	{"TICKGATE_REDIS_URL", "", "e.g. redis://127.0.0.1:6379/0"},
+	{"TICKGATE_SESSION_IDLE", "30m", "inactivity expiry"},
+	{"TICKGATE_SESSION_MAX", "12h", "absolute session lifetime"},
+	{"TICKGATE_USERS", "", "name:argon2id-hash pairs, comma separated"},
+	{"TICKGATE_USERS_FILE", "", "file with one name:argon2id-hash per line"},
+	{"TICKGATE_LIMIT_IP", "100/1s", "requests per client IP (N/duration[,M/duration])"},
+	{"TICKGATE_LIMIT_SESSION", "50/1s", "requests per session"},
+	{"TICKGATE_LIMIT_LOGIN", "5/1m", "login attempts per IP and per username"},
+	{"TICKGATE_WS_MAX_SYMBOLS", "50", "symbols per session across its sockets"},
+	{"TICKGATE_WS_MAX_CONNS", "5", "concurrent sockets per session"},
+	{"TICKGATE_LOG_FORMAT", "", "text or json; default text on a terminal, else json"},
+	{"TICKGATE_LOG_LEVEL", "info", "debug, info, warn or error"},
+	{"TICKGATE_DEMO_PASSWORD", "", "demo mode: password of user demo; random when unset"},
+	{"TICKGATE_DEMO_KEY", "", "demo mode: the simulated vendor's key (a secret, read through TICKGATE_SECRETS); random when unset"},
+	{"TICKGATE_DEMO_VENDOR_URL", "", "demo mode: use this running marketsim instead of starting one"},
+	{"TICKGATE_ENV_FILE", ".env", "file loaded before reading the environment; never overrides it"},
+}
+
+// Variables returns the documented environment variables.
+func Variables() []Variable { return append([]Variable(nil), variables...) }
+
+// FromEnv reads and validates the settings through lookupEnv (os.LookupEnv
+// in the program). The error lists every problem, one per line.
+func FromEnv(lookupEnv func(string) (string, bool)) (Settings, error) {
+	getenv := func(name string) string { v, _ := lookupEnv(name); return v }
+	get := func(name string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		for _, v := range variables {
+			if v.Name == name {
+				return v.Default
+			}
+		}
+		return ""
+	}
+	var p Problems
+	s := Settings{
+		Addr:          get("TICKGATE_ADDR"),
+		ConfigFile:    get("TICKGATE_CONFIG"),
+		TLSCert:       get("TICKGATE_TLS_CERT"),
+		TLSKey:        get("TICKGATE_TLS_KEY"),
+		RedirectAddr:  get("TICKGATE_REDIRECT_ADDR"),
+		Secrets:       get("TICKGATE_SECRETS"),
+		AWSSecretID:   get("TICKGATE_AWS_SECRET_ID"),
+		SessionStore:  get("TICKGATE_SESSION_STORE"),
+		RedisURL:      get("TICKGATE_REDIS_URL"),
+		Users:         get("TICKGATE_USERS"),
+		UsersFile:     get("TICKGATE_USERS_FILE"),
+		LogFormat:     get("TICKGATE_LOG_FORMAT"),
+		LogLevel:      get("TICKGATE_LOG_LEVEL"),
+		DemoPassword:  getenv("TICKGATE_DEMO_PASSWORD"),
+		DemoVendorURL: get("TICKGATE_DEMO_VENDOR_URL"),
+	}
+	// An explicitly empty admin address disables the admin listener.
+	if v, ok := lookupEnv("TICKGATE_ADMIN_ADDR"); ok {
+		s.AdminAddr = strings.TrimSpace(v)
+	} else {
+		s.AdminAddr = get("TICKGATE_ADMIN_ADDR")
+	}
+
+	checkAddr := func(name, v string, required bool) {
+		if v == "" {
+			if required {
+				p.Addf("%s: must not be empty", name)
+			}
+			return
+		}
+		if _, port, err := net.SplitHostPort(v); err != nil {
+			p.Addf("%s: %q is not host:port", name, v)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			p.Addf("%s: %q has an invalid port", name, v)
+		}
+	}
+	checkAddr("TICKGATE_ADDR", s.Addr, true)
+	checkAddr("TICKGATE_ADMIN_ADDR", s.AdminAddr, false)
+	checkAddr("TICKGATE_REDIRECT_ADDR", s.RedirectAddr, false)
+
+	if (s.TLSCert == "") != (s.TLSKey == "") {
+		p.Addf("TICKGATE_TLS_CERT and TICKGATE_TLS_KEY: set both or neither")
+	}
+	if s.RedirectAddr != "" && s.TLSCert == "" {
+		p.Addf("TICKGATE_REDIRECT_ADDR: needs TICKGATE_TLS_CERT and TICKGATE_TLS_KEY (it redirects to HTTPS)")
+	}
+
+	if v := get("TICKGATE_PUBLIC_ORIGIN"); v != "" {
+		for _, o := range strings.Split(v, ",") {
+			o = strings.TrimSpace(o)
+			if o == "" {
+				continue
+			}
+			norm, err := normalizeOrigin(o)
+			if err != nil {
+				p.Addf("TICKGATE_PUBLIC_ORIGIN: %v", err)
+				continue
+			}
+			s.PublicOrigins = append(s.PublicOrigins, norm)
+		}
+	}
+
+	if v := get("TICKGATE_TRUSTED_PROXIES"); v != "" {
+		for _, c := range strings.Split(v, ",") {
+			c = strings.TrimSpace(c)
+			if c == "" {
+				continue
+			}
+			pfx, err := netip.ParsePrefix(c)
+			if err != nil {
+				if a, aerr := netip.ParseAddr(c); aerr == nil {
+					pfx = netip.PrefixFrom(a, a.BitLen())
+				} else {
+					p.Addf("TICKGATE_TRUSTED_PROXIES: %q is not a CIDR or address", c)
+					continue
+				}
+			}
+			s.TrustedProxies = append(s.TrustedProxies, pfx.Masked())
+		}
+	}
+
+	switch s.Secrets {
+	case "env":
+	case "aws":
+		if s.AWSSecretID == "" {
+			p.Addf("TICKGATE_AWS_SECRET_ID: required when TICKGATE_SECRETS=aws")
+		}
+	default:
+		p.Addf("TICKGATE_SECRETS: %q is not env or aws", s.Secrets)
+	}
+
+	duration := func(name string, min time.Duration) time.Duration {
+		v := get(name)
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			p.Addf("%s: %q is not a duration (e.g. 30m, 12h)", name, v)
+			return 0
+		}
+		if d < min {
+			p.Addf("%s: %s is shorter than the minimum %s", name, d, min)
+		}
+		return d
+	}
+	s.SecretRefresh = duration("TICKGATE_SECRET_REFRESH", 10*time.Second)
+	s.SessionIdle = duration("TICKGATE_SESSION_IDLE", time.Second)
+	s.SessionMax = duration("TICKGATE_SESSION_MAX", time.Second)
+	if s.SessionIdle > 0 && s.SessionMax > 0 && s.SessionIdle > s.SessionMax {
+		p.Addf("TICKGATE_SESSION_IDLE: %s is longer than TICKGATE_SESSION_MAX %s", s.SessionIdle, s.SessionMax)
+	}
+
+	switch s.SessionStore {
+	case "memory":
+	case "redis":
+		if s.RedisURL == "" {
+			p.Addf("TICKGATE_REDIS_URL: required when TICKGATE_SESSION_STORE=redis")
+		}
+	default:
+		p.Addf("TICKGATE_SESSION_STORE: %q is not memory or redis", s.SessionStore)
+	}
+	if s.RedisURL != "" {
+		if u, err := url.Parse(s.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			p.Addf("TICKGATE_REDIS_URL: not a redis:// or rediss:// URL")
+		}
+	}
+	if s.Users != "" && s.UsersFile != "" {
+		p.Addf("TICKGATE_USERS and TICKGATE_USERS_FILE: set one, not both")
+	}
+
+	limit := func(name string) Limit {
+		l, err := ParseLimit(get(name))
+		if err != nil {
+			p.Addf("%s: %v", name, err)
+		}
+		return l
+	}
+	s.LimitIP = limit("TICKGATE_LIMIT_IP")
+	s.LimitSession = limit("TICKGATE_LIMIT_SESSION")
+	s.LimitLogin = limit("TICKGATE_LIMIT_LOGIN")
+
+	positive := func(name string, max int) int {
+		v := get(name)
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > max {
+			p.Addf("%s: %q is not a whole number from 1 to %d", name, v, max)
+		}
+		return n
+	}
+	s.WSMaxSymbols = positive("TICKGATE_WS_MAX_SYMBOLS", 10000)
+	s.WSMaxConns = positive("TICKGATE_WS_MAX_CONNS", 1000)
+
+	switch s.LogFormat {
+	case "", "text", "json":
+	default:
+		p.Addf("TICKGATE_LOG_FORMAT: %q is not text or json", s.LogFormat)
+	}
+	switch strings.ToLower(s.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		p.Addf("TICKGATE_LOG_LEVEL: %q is not debug, info, warn or error", s.LogLevel)
+	}
+	if s.DemoVendorURL != "" {
+		if u, err := url.Parse(s.DemoVendorURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.Addf("TICKGATE_DEMO_VENDOR_URL: %q is not an http(s) URL", s.DemoVendorURL)
+		}
+	}
+
+	if len(s.PublicOrigins) == 0 && p.Err() == nil {
+		s.PublicOrigins = []string{s.derivedOrigin()}
+		s.originsDerived = true
+	}
+	return s, p.Err()
+}
+
+// WithListenAddr returns s listening on addr (the address actually bound,
+// e.g. after port 0), re-deriving the public origin unless it was set.
+func (s Settings) WithListenAddr(addr string) Settings {
+	s.Addr = addr
+	if s.originsDerived {
+		s.PublicOrigins = []string{s.derivedOrigin()}
+	}
+	return s
+}
+
+// PlainHTTPAllowed reports whether serving without TLS is acceptable: on
+// a loopback address, or behind trusted proxies that terminate TLS.
+func (s Settings) PlainHTTPAllowed() bool {
+	host, _, _ := net.SplitHostPort(s.Addr)
+	return s.TLS() || IsLoopbackHost(host) || len(s.TrustedProxies) > 0
+}
+
+// TLS reports whether the server itself terminates TLS.
+func (s Settings) TLS() bool { return s.TLSCert != "" }
+
+func (s Settings) derivedOrigin() string {
+	scheme := "http"
+	if s.TLS() {
+		scheme = "https"
+	}
+	host, port, _ := net.SplitHostPort(s.Addr)
+	switch host {
+	case "", "0.0.0.0", "::":
+		host = "localhost"
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.Is6() {
+		host = "[" + host + "]"
+	}
+	if (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
+		return scheme + "://" + host
+	}
+	return scheme + "://" + host + ":" + port
+}
+
+func normalizeOrigin(o string) (string, error) {
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+		return "", fmt.Errorf("%q is not an origin like https://app.example.com", o)
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host), nil
+}
