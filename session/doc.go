@@ -1,0 +1,84 @@
+// Package session is tickgate's browser sessions and local users: the
+// cookie a browser holds instead of a vendor key (BRIEF §7, DESIGN 1.4).
+//
+// # Sessions
+//
+// A [Manager] issues a session at login: a 256-bit random id from
+// crypto/rand, sent once in the cookie and never stored, logged or
+// compared; the [Store] keeps only its SHA-256 (the [Session.Key]). The
+// cookie is __Host-tickgate (HttpOnly, Secure, SameSite=Strict, Path=/, no
+// Domain) when the browser talks HTTPS, and tickgate (HttpOnly,
+// SameSite=Strict) on plain HTTP, which the app allows only on loopback or
+// behind a trusted proxy. Every login gets a new id and ends the session
+// the browser presented, so a planted cookie is worthless (session
+// fixation).
+//
+// A session ends at the first of:
+//
+//   - the idle deadline, min(last activity + Idle, ExpiresAt): 30m of
+//     inactivity by default. Activity is any request through
+//     [Manager.Middleware] except the passive GET /auth/session, and
+//     WebSocket control messages ([Manager.Touch]); writes to the store are
+//     throttled to one per TouchEvery;
+//   - the absolute deadline, ExpiresAt = login + Max (12h by default);
+//   - logout or [Manager.Revoke].
+//
+// A session is valid strictly before its deadlines. The Manager checks the
+// deadlines itself on every lookup; the Store's time to live only reclaims
+// memory.
+//
+// # Routes
+//
+// [Manager.Login], [Manager.Info] and [Manager.Logout] are the handlers of
+// POST /auth/login, GET /auth/session and POST /auth/logout;
+// [Manager.Middleware] loads the session into the request context
+// ([FromContext]), [Manager.Require] answers 401 no_session without one,
+// and [Manager.RequireCSRF] answers 403 csrf to a state-changing request
+// without "X-CSRF: 1", from a foreign Origin, or with a cross-site
+// Sec-Fetch-Site. Errors use the contract's JSON body (package apierr). A
+// failing store answers 503 session_store_unavailable and never clears the
+// cookie: it fails closed without logging anyone out.
+//
+// # Watches
+//
+// Long-lived connections call [Manager.Watch] with their session's key and
+// close (WebSocket code 4001) when the channel closes: at once on logout
+// or revocation here, and within CheckInterval (1s) on expiry or on
+// deletion by another replica sharing the store. One goroutine checks all
+// watched sessions; [Manager.Close] stops it.
+//
+// # Stores
+//
+// [Store] speaks keys and deadlines, never HTTP. session/memstore keeps
+// records in memory for one process; a Redis store serves several
+// replicas. Package sessiontest is the conformance suite every store runs.
+//
+// # Users
+//
+// Local accounts are name:hash pairs from TICKGATE_USERS ([ParseUsers];
+// commas inside the PHC parameters are handled) or TICKGATE_USERS_FILE
+// ([ParseUsersFile]). Hashes are argon2id PHC strings with OWASP's
+// parameters ([HashPassword], behind `tickgate hash-password`).
+// [Users.Verify] compares in constant time and spends the same argon2id
+// work on unknown users, so the answer time does not reveal who exists.
+//
+// # Logs
+//
+// Login success and failure, logout, session expiry and CSRF refusals are
+// logged with the attribute audit=true, with the user (only when it is a
+// real user: an unknown name may be a password typed in the wrong field)
+// and the client IP. Passwords, cookies, session ids and keys are never
+// logged.
+//
+//	m, err := session.NewManager(session.Config{
+//		Store:          store,
+//		Users:          users,
+//		AllowedOrigins: []string{"https://app.example.com"},
+//		Secure:         func(r *http.Request) bool { return r.TLS != nil },
+//		LoginLimiter:   loginLimiter,
+//		Logger:         logger,
+//	})
+//	if err != nil { ... }
+//	defer m.Close()
+//	handler := m.Middleware(mux)
+package session

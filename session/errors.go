@@ -1,0 +1,29 @@
+package session
+
+import "errors"
+
+var (
+	// ErrNotFound: the store has no live record for the key, or the
+	// session has ended (logged out, revoked, expired).
+	ErrNotFound = errors.New("session: not found")
+	// ErrExists: Store.Create was given a key that is already stored.
+	ErrExists = errors.New("session: key already exists")
+	// ErrClosed: the store was closed.
+	ErrClosed = errors.New("session: store closed")
+	// ErrInvalidArgument: a store was given an empty key or a
+	// non-positive time to live.
+	ErrInvalidArgument = errors.New("session: invalid argument")
+
+	// ErrInvalidConfig is wrapped by NewManager's validation errors.
+	ErrInvalidConfig = errors.New("session: invalid config")
+	// ErrInvalidUsers is wrapped by errors from parsing the users setting.
+	ErrInvalidUsers = errors.New("invalid users")
+	// ErrInvalidHash: a password hash is not an argon2id PHC string with
+	// acceptable parameters.
+	ErrInvalidHash = errors.New("invalid password hash")
+	// ErrInvalidUsername: a user name is empty, too long, or has
+	// characters outside [A-Za-z0-9._@-].
+	ErrInvalidUsername = errors.New("invalid user name")
+	// ErrEmptyPassword: HashPassword was given an empty password.
+	ErrEmptyPassword = errors.New("empty password")
+)

@@ -1,0 +1,22 @@
+package session
+
+// Internals the external tests look at.
+
+// KeyOf exposes keyOf: the store key of a cookie value.
+var KeyOf = keyOf
+
+// CheckPHC parses a PHC string and, when valid, returns it re-encoded.
+func CheckPHC(s string) (string, error) {
+	h, err := parsePHC(s)
+	if err != nil {
+		return "", err
+	}
+	return h.String(), nil
+}
+
+// WatchedKeys returns how many sessions have watchers.
+func (m *Manager) WatchedKeys() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.watches)
+}
