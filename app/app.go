@@ -1,0 +1,295 @@
+// Package app assembles tickgate: it builds the Echo instance, the
+// middleware order and the routes from a configuration. It is what
+// cmd/tickgate serves and what end-to-end tests start.
+//
+// # Middleware order
+//
+// Outermost first: request id, panic recovery, access log and metrics
+// (observe); security headers; client address (guard); then Echo routes.
+// Every route but the health checks is rate limited per client IP; the
+// session middleware loads the cookie's session; /api and /ws require one
+// and are rate limited per session; state-changing requests need X-CSRF: 1.
+package app
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tickgate/tickgate/apierr"
+	"github.com/tickgate/tickgate/config"
+	"github.com/tickgate/tickgate/frontend"
+	"github.com/tickgate/tickgate/guard"
+	"github.com/tickgate/tickgate/metrics"
+	"github.com/tickgate/tickgate/proxy"
+	"github.com/tickgate/tickgate/relay"
+	"github.com/tickgate/tickgate/secrets"
+	"github.com/tickgate/tickgate/session"
+)
+
+// Config is everything App needs; cmd/tickgate builds it from the
+// environment.
+type Config struct {
+	Settings config.Settings
+	File     config.File
+	Secrets  *secrets.Cache
+	Users    *session.Users
+	Store    session.Store
+	Logger   *slog.Logger
+	// Registry is served on the admin listener; nil creates a fresh one.
+	Registry *prometheus.Registry
+	// Metrics are the collectors registered on Registry; nil registers
+	// new ones there.
+	Metrics *metrics.Metrics
+	// SessionCheckInterval overrides how often watched sessions are checked
+	// for expiry (tests shorten it).
+	SessionCheckInterval time.Duration
+}
+
+// App is a configured tickgate.
+type App struct {
+	cfg      Config
+	log      *slog.Logger
+	reg      *prometheus.Registry
+	metrics  *metrics.Metrics
+	ips      *guard.IPResolver
+	sessions *session.Manager
+	proxy    *proxy.Proxy
+	relay    *relay.Relay
+	limiters []interface{ Close() }
+	handler  http.Handler
+	draining chan struct{}
+}
+
+// New builds the application. It does not listen; see Handler.
+func New(cfg Config) (*App, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	if cfg.Secrets == nil || cfg.Store == nil || cfg.Users == nil {
+		return nil, errors.New("app: Secrets, Store and Users are required")
+	}
+	a := &App{cfg: cfg, log: cfg.Logger, reg: cfg.Registry, draining: make(chan struct{})}
+	a.metrics = cfg.Metrics
+	if a.metrics == nil {
+		a.metrics = metrics.New(cfg.Registry)
+	}
+	a.ips = guard.NewIPResolver(cfg.Settings.TrustedProxies)
+	ok := false
+	defer func() {
+		if !ok {
+			a.Close()
+		}
+	}()
+
+	ipLimit := cfg.Settings.LimitIP
+	if len(cfg.File.Limits.IP) > 0 {
+		ipLimit = cfg.File.Limits.IP
+	}
+	sessLimit := cfg.Settings.LimitSession
+	if len(cfg.File.Limits.Session) > 0 {
+		sessLimit = cfg.File.Limits.Session
+	}
+	ipLim, err := guard.NewLimiter(ipLimit)
+	if err != nil {
+		return nil, err
+	}
+	a.limiters = append(a.limiters, ipLim)
+	sessLim, err := guard.NewLimiter(sessLimit)
+	if err != nil {
+		return nil, err
+	}
+	a.limiters = append(a.limiters, sessLim)
+	loginLim, err := guard.NewLoginLimiter(cfg.Settings.LimitLogin)
+	if err != nil {
+		return nil, err
+	}
+	a.limiters = append(a.limiters, loginLim)
+
+	a.sessions, err = session.NewManager(session.Config{
+		Store:          cfg.Store,
+		Users:          cfg.Users,
+		Idle:           cfg.Settings.SessionIdle,
+		Max:            cfg.Settings.SessionMax,
+		Secure:         a.ips.IsHTTPS,
+		ClientIP:       a.ips.ClientIPString,
+		LoginLimiter:   loginLim,
+		AllowedOrigins: cfg.Settings.PublicOrigins,
+		CheckInterval:  cfg.SessionCheckInterval,
+		Logger:         a.log,
+		Metrics:        a.metrics,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.proxy, err = proxy.New(proxy.Config{
+		Upstreams: cfg.File.Upstreams,
+		Secrets:   cfg.Secrets,
+		Logger:    a.log,
+		Metrics:   a.metrics,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.relay, err = relay.New(relay.Config{
+		Feeds:          cfg.File.Feeds,
+		Secrets:        cfg.Secrets,
+		Sessions:       a.sessions,
+		AllowedOrigins: cfg.Settings.PublicOrigins,
+		MaxSymbols:     cfg.Settings.WSMaxSymbols,
+		MaxConns:       cfg.Settings.WSMaxConns,
+		Logger:         a.log,
+		Metrics:        a.metrics,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	ipKey := func(r *http.Request) string { return guard.LimitKey(guard.ClientIPFrom(r.Context())) }
+	sessKey := func(r *http.Request) string {
+		if s, ok := session.FromContext(r.Context()); ok {
+			return s.Key
+		}
+		return ""
+	}
+	perIP := echo.WrapMiddleware(guard.RateLimit(ipLim, "ip", ipKey, a.metrics, a.log))
+	perSession := echo.WrapMiddleware(guard.RateLimit(sessLim, "session", sessKey, a.metrics, a.log))
+	loadSession := echo.WrapMiddleware(func(next http.Handler) http.Handler { return a.sessions.Middleware(noteUser(next)) })
+	requireSession := echo.WrapMiddleware(a.sessions.Require)
+	csrf := echo.WrapMiddleware(a.sessions.RequireCSRF)
+
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.HTTPErrorHandler = a.errorHandler
+	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if ri := infoFrom(c.Request().Context()); ri != nil {
+				ri.route = c.Path()
+			}
+			return next(c)
+		}
+	})
+
+	e.GET("/healthz", func(c echo.Context) error {
+		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+	})
+	e.GET("/readyz", a.readyz)
+
+	auth := e.Group("/auth", perIP, loadSession)
+	auth.POST("/login", echo.WrapHandler(http.HandlerFunc(a.sessions.Login)), csrf)
+	auth.GET("/session", echo.WrapHandler(http.HandlerFunc(a.sessions.Info)))
+	auth.POST("/logout", echo.WrapHandler(http.HandlerFunc(a.sessions.Logout)), csrf)
+
+	api := echo.WrapHandler(a.proxy)
+	e.Any("/api/:upstream/*", api, perIP, loadSession, requireSession, perSession, csrf)
+	e.Any("/api/:upstream", api, perIP, loadSession, requireSession, perSession, csrf)
+	e.GET("/ws/:feed", echo.WrapHandler(a.relay), perIP, loadSession, requireSession, perSession)
+
+	// The demo page is the catch-all; Any keeps its 405 answers JSON.
+	e.Any("/*", echo.WrapHandler(frontend.Handler()), perIP)
+
+	a.handler = observe(a.log, a.metrics, a.ips,
+		securityHeaders(cfg.Settings.PublicOrigins, cfg.Settings.TLS(),
+			a.ips.Middleware(e)))
+	ok = true
+	return a, nil
+}
+
+// Handler is the public HTTP handler.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// AdminHandler serves /metrics (and is what TICKGATE_ADMIN_ADDR listens
+// with). It must never be exposed on the public listener.
+func (a *App) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// Drain makes /readyz answer 503 so load balancers stop sending traffic.
+func (a *App) Drain() {
+	select {
+	case <-a.draining:
+	default:
+		close(a.draining)
+	}
+}
+
+// CloseStreams closes every browser WebSocket with 1001 and the upstream
+// connections. Call it after the HTTP server stopped accepting.
+func (a *App) CloseStreams() {
+	if a.relay != nil {
+		a.relay.Close()
+	}
+}
+
+// Close releases everything New created. Safe twice.
+func (a *App) Close() {
+	a.CloseStreams()
+	if a.proxy != nil {
+		a.proxy.Close()
+	}
+	if a.sessions != nil {
+		a.sessions.Close()
+	}
+	for _, l := range a.limiters {
+		l.Close()
+	}
+	a.limiters = nil
+}
+
+func (a *App) readyz(c echo.Context) error {
+	w := c.Response()
+	select {
+	case <-a.draining:
+		apierr.Respond(w, http.StatusServiceUnavailable, "not_ready", "shutting down")
+		return nil
+	default:
+	}
+	if names := a.cfg.File.SecretNames(); !a.cfg.Secrets.Loaded(names...) {
+		apierr.Respond(w, http.StatusServiceUnavailable, "not_ready", "secrets not loaded")
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	if err := a.sessions.Ready(ctx); err != nil {
+		a.log.Warn("readiness: session store not answering", "err", err)
+		apierr.Respond(w, http.StatusServiceUnavailable, "not_ready", "session store not answering")
+		return nil
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// errorHandler turns Echo's own errors (unknown route, wrong method) into
+// contract JSON bodies.
+func (a *App) errorHandler(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		switch he.Code {
+		case http.StatusNotFound:
+			apierr.Respond(c.Response(), http.StatusNotFound, "not_found", "no such route")
+		case http.StatusMethodNotAllowed:
+			apierr.Respond(c.Response(), http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed")
+		default:
+			msg := strings.ToLower(http.StatusText(he.Code))
+			apierr.Respond(c.Response(), he.Code, strings.ReplaceAll(msg, " ", "_"), msg)
+		}
+		return
+	}
+	a.log.Error("handler error", "request_id", RequestID(c.Request().Context()), "err", err)
+	apierr.Write(c.Response(), err)
+}
