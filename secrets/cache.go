@@ -104,16 +104,18 @@ func (c *Cache) Get(ctx context.Context, name string) (Value, error) {
 // concurrent callers sharing one provider call, and at most once per
 // MinReread. A failed re-read keeps the old value and returns the error.
 func (c *Cache) Invalidate(ctx context.Context, name string, stale Value) (Value, error) {
+	fresh := func(e entry, ok bool) bool {
+		return ok && (!e.value.Equal(stale) || c.cfg.Now().Sub(e.readAt) < c.cfg.MinReread)
+	}
 	c.mu.RLock()
 	e, ok := c.entries[name]
 	c.mu.RUnlock()
-	if ok && !e.value.Equal(stale) {
+	if fresh(e, ok) {
 		return e.value, nil
 	}
-	if ok && c.cfg.Now().Sub(e.readAt) < c.cfg.MinReread {
-		return e.value, nil
-	}
-	return c.read(ctx, name)
+	// A flight that ended between the check above and joining the next
+	// one has already replaced the value: fresh is checked again inside.
+	return c.readUnless(ctx, name, fresh)
 }
 
 // Loaded reports whether every named secret has a value.
@@ -140,7 +142,21 @@ func (c *Cache) Values() []Value {
 }
 
 func (c *Cache) read(ctx context.Context, name string) (Value, error) {
+	return c.readUnless(ctx, name, nil)
+}
+
+// readUnless reads name from the provider, single-flighted, unless skip
+// reports (inside the flight) that the cached entry is good enough.
+func (c *Cache) readUnless(ctx context.Context, name string, skip func(entry, bool) bool) (Value, error) {
 	ch := c.group.DoChan(name, func() (any, error) {
+		if skip != nil {
+			c.mu.RLock()
+			e, ok := c.entries[name]
+			c.mu.RUnlock()
+			if skip(e, ok) {
+				return e.value, nil
+			}
+		}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.Timeout)
 		defer cancel()
 		v, err := c.p.Get(ctx, name)
