@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"encoding/json"
 	"io"
 	"math"
 	"net/url"
@@ -11,6 +10,8 @@ import (
 	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/tickgate/tickgate/secrets"
 )
 
 // redacted replaces every occurrence of a key in what a browser receives.
@@ -78,42 +79,8 @@ func newScrubber(prefix, base, slot string, keyValues ...string) *scrubber {
 	return s
 }
 
-// keyForms returns the spellings of k a vendor may echo: raw, URL-encoded
-// for a query and for a path (upper- and lower-case hex), and
-// JSON-escaped (with and without HTML escaping, with and without "\/").
-func keyForms(k string) []string {
-	if k == "" {
-		return nil
-	}
-	forms := []string{k, url.QueryEscape(k), url.PathEscape(k)}
-	for _, f := range forms[1:] {
-		forms = append(forms, lowerHex(f))
-	}
-	if b, err := json.Marshal(k); err == nil {
-		forms = append(forms, string(b[1:len(b)-1]))
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if enc.Encode(k) == nil {
-		j := strings.TrimSuffix(buf.String(), "\n")
-		j = j[1 : len(j)-1]
-		forms = append(forms, j, strings.ReplaceAll(j, "/", `\/`))
-	}
-	return forms
-}
-
-// lowerHex lower-cases the hex digits of every %XX escape in s.
-func lowerHex(s string) string {
-	b := []byte(s)
-	for i := 0; i+2 < len(b); i++ {
-		if b[i] == '%' {
-			b[i+1], b[i+2] = toLowerASCII(b[i+1]), toLowerASCII(b[i+2])
-			i += 2
-		}
-	}
-	return string(b)
-}
+// keyForms returns the spellings of k a vendor may echo.
+func keyForms(k string) []string { return secrets.Spellings(secrets.NewValue(k)) }
 
 func toLowerASCII(c byte) byte {
 	if 'A' <= c && c <= 'Z' {

@@ -273,7 +273,8 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		apierr.Respond(w, http.StatusUnauthorized, "no_session", "sign in first")
 		return
 	}
-	if !r.originAllowed(req.Header.Get("Origin")) {
+	// Exactly one Origin: a request carrying several is not from a browser.
+	if len(req.Header.Values("Origin")) != 1 || !r.originAllowed(req.Header.Get("Origin")) {
 		r.log.Warn("ws upgrade refused: origin not allowed", "user", sess.User, "origin", trimForLog(req.Header.Get("Origin")))
 		apierr.Respond(w, http.StatusForbidden, "origin", "this origin may not open WebSockets here")
 		return

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -388,9 +387,11 @@ func (u *upstream) reconcile(ctx context.Context, sent map[string]struct{}) (tim
 
 // readLoop reads vendor frames until the connection fails.
 func (u *upstream) readLoop(ctx context.Context) error {
-	var guard []byte
+	var guard [][]byte
 	if len(u.key) >= minGuardLen {
-		guard = []byte(u.key)
+		for _, f := range secrets.Spellings(secrets.NewValue(u.key)) {
+			guard = append(guard, []byte(f))
+		}
 	}
 	var msgs []vendorMsg
 	for {
@@ -405,12 +406,14 @@ func (u *upstream) readLoop(ctx context.Context) error {
 // handleFrame parses a vendor frame once and fans its data messages out.
 // Control messages are never relayed; a frame holding the key is dropped
 // whole.
-func (u *upstream) handleFrame(frame []byte, msgs []vendorMsg, guard []byte) []vendorMsg {
+func (u *upstream) handleFrame(frame []byte, msgs []vendorMsg, guard [][]byte) []vendorMsg {
 	h := u.h
-	if guard != nil && bytes.Contains(frame, guard) {
-		h.mGuards.Inc()
-		h.log.Warn("upstream frame contained the key: dropped", "bytes", len(frame))
-		return msgs
+	for _, g := range guard {
+		if bytes.Contains(frame, g) {
+			h.mGuards.Inc()
+			h.log.Warn("upstream frame contained the key: dropped", "bytes", len(frame))
+			return msgs
+		}
 	}
 	msgs, ok := h.ad.scan.split(msgs, frame)
 	if !ok {
@@ -474,9 +477,8 @@ func redact(s, key, target string) string {
 		s = strings.ReplaceAll(s, target, "<feed url>")
 	}
 	if key != "" {
-		s = strings.ReplaceAll(s, key, "[redacted]")
-		if q := url.QueryEscape(key); q != key {
-			s = strings.ReplaceAll(s, q, "[redacted]")
+		for _, f := range secrets.Spellings(secrets.NewValue(key)) {
+			s = strings.ReplaceAll(s, f, "[redacted]")
 		}
 	}
 	var b strings.Builder

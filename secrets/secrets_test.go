@@ -206,3 +206,20 @@ func TestCacheStartClose(t *testing.T) {
 	c.Close()
 	NewCache(p, CacheConfig{}).Close() // never started
 }
+
+func TestSpellings(t *testing.T) {
+	t.Parallel()
+	got := Spellings(NewValue(`k+y/1=2&<3>"4`))
+	want := []string{
+		`k+y/1=2&<3>"4`,
+		`k%2By%2F1%3D2%26%3C3%3E%224`, `k+y%2F1=2&%3C3%3E%224`,
+		`k%2by%2f1%3d2%26%3c3%3e%224`, `k+y%2f1=2&%3c3%3e%224`,
+		`k+y/1=2\u0026\u003c3\u003e\"4`, `k+y/1=2&<3>\"4`, `k+y\/1=2&<3>\"4`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("Spellings =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if Spellings(Value{}) != nil {
+		t.Fatal("empty value has spellings")
+	}
+}
