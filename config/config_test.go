@@ -28,7 +28,7 @@ func TestFromEnvDefaults(t *testing.T) {
 	if got, want := s.LimitIP.String(), "100/1s"; got != want {
 		t.Fatalf("LimitIP = %s, want %s", got, want)
 	}
-	if got, want := s.PublicOrigins, []string{"http://127.0.0.1:8080"}; len(got) != 1 || got[0] != want[0] {
+	if got, want := s.PublicOrigins, []string{"http://127.0.0.1:8080", "http://localhost:8080"}; len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 		t.Fatalf("PublicOrigins = %v, want %v", got, want)
 	}
 	if s.WSMaxSymbols != 50 || s.WSMaxConns != 5 {
@@ -198,6 +198,24 @@ func TestEnvExampleDocumentsEveryVariable(t *testing.T) {
 		}
 		if v.Default != "" && m[1] != v.Default {
 			t.Errorf(".env.example: %s=%s, but the default is %s", v.Name, m[1], v.Default)
+		}
+	}
+}
+
+// TestREADMEExamplesAreValid keeps the README's YAML examples true.
+func TestREADMEExamplesAreValid(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllSubmatch(b, -1)
+	if len(blocks) < 2 {
+		t.Fatalf("found %d yaml examples in README.md", len(blocks))
+	}
+	for i, blk := range blocks {
+		if _, err := Parse(blk[1], func(string) string { return "x" }); err != nil {
+			t.Errorf("README yaml example %d: %v", i+1, err)
 		}
 	}
 }

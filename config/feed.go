@@ -143,6 +143,7 @@ func (f Feed) validate(where string, p *Problems) {
 	if f.Adapter.Preset != "" {
 		if _, ok := presets[f.Adapter.Preset]; !ok {
 			p.Addf("%s.adapter.preset: %q is not a known preset (%s)", where, f.Adapter.Preset, strings.Join(sortedKeys(presets), ", "))
+			return // the adapter's other problems follow from this one
 		}
 	}
 	switch a.Auth.Mode {

@@ -81,9 +81,14 @@ func Parse(b []byte, getenv func(string) string) (File, error) {
 	return f, f.Validate()
 }
 
+// yamlTypeRE matches the Go type names yaml.v3 puts in its errors.
+var yamlTypeRE = regexp.MustCompile(` in type [\w.\[\]*]+`)
+
 func cleanYAMLError(err error) string {
 	s := strings.TrimPrefix(err.Error(), "yaml: ")
 	s = strings.ReplaceAll(s, "unmarshal errors:\n  ", "")
+	s = yamlTypeRE.ReplaceAllString(s, "")
+	s = strings.ReplaceAll(s, "into config.", "into ")
 	return strings.ReplaceAll(s, "\n  ", "; ")
 }
 

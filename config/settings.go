@@ -268,7 +268,7 @@ func FromEnv(lookupEnv func(string) (string, bool)) (Settings, error) {
 	}
 
 	if len(s.PublicOrigins) == 0 && p.Err() == nil {
-		s.PublicOrigins = []string{s.derivedOrigin()}
+		s.PublicOrigins = s.derivedOrigins()
 		s.originsDerived = true
 	}
 	return s, p.Err()
@@ -279,7 +279,7 @@ func FromEnv(lookupEnv func(string) (string, bool)) (Settings, error) {
 func (s Settings) WithListenAddr(addr string) Settings {
 	s.Addr = addr
 	if s.originsDerived {
-		s.PublicOrigins = []string{s.derivedOrigin()}
+		s.PublicOrigins = s.derivedOrigins()
 	}
 	return s
 }
@@ -294,7 +294,10 @@ func (s Settings) PlainHTTPAllowed() bool {
 // TLS reports whether the server itself terminates TLS.
 func (s Settings) TLS() bool { return s.TLSCert != "" }
 
-func (s Settings) derivedOrigin() string {
+// derivedOrigins are the origins a browser uses to reach Addr: the first
+// is the URL tickgate prints. A loopback address is also reachable as
+// localhost, and localhost as 127.0.0.1.
+func (s Settings) derivedOrigins() []string {
 	scheme := "http"
 	if s.TLS() {
 		scheme = "https"
@@ -304,13 +307,23 @@ func (s Settings) derivedOrigin() string {
 	case "", "0.0.0.0", "::":
 		host = "localhost"
 	}
-	if ip, err := netip.ParseAddr(host); err == nil && ip.Is6() {
-		host = "[" + host + "]"
+	origin := func(host string) string {
+		if ip, err := netip.ParseAddr(host); err == nil && ip.Is6() {
+			host = "[" + host + "]"
+		}
+		if (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
+			return scheme + "://" + host
+		}
+		return scheme + "://" + host + ":" + port
 	}
-	if (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
-		return scheme + "://" + host
+	out := []string{origin(host)}
+	switch {
+	case host == "localhost":
+		out = append(out, origin("127.0.0.1"))
+	case IsLoopbackHost(host):
+		out = append(out, origin("localhost"))
 	}
-	return scheme + "://" + host + ":" + port
+	return out
 }
 
 func normalizeOrigin(o string) (string, error) {

@@ -41,8 +41,11 @@ type Route struct {
 	// Paths are patterns of the vendor's path: "/v1/quote/*" (one segment
 	// per *), "/v1/reference/**" (any rest, at the end only).
 	Paths []string `yaml:"paths"`
-	// Limit, if set, is an extra per-session rate limit for these paths.
-	Limit Limit `yaml:"limit"`
+}
+
+var knownMethods = map[string]bool{
+	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true,
 }
 
 // KeySlot splits a placement into its kind ("query", "header", "bearer")
@@ -104,8 +107,8 @@ func (u Upstream) validate(where string, p *Problems) {
 	}
 	for i, r := range u.Routes {
 		for _, m := range r.Methods {
-			if m != strings.ToUpper(m) || m == "" || strings.ContainsAny(m, " \t/") {
-				p.Addf("%s.routes[%d].methods: %q is not an HTTP method in upper case", where, i, m)
+			if !knownMethods[m] {
+				p.Addf("%s.routes[%d].methods: %q is not one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS", where, i, m)
 			}
 		}
 		if len(r.Paths) == 0 {

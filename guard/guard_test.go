@@ -3,6 +3,7 @@ package guard
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -178,5 +179,12 @@ func TestLoginLimiter(t *testing.T) {
 	}
 	if ok, _ := ll.AllowLogin(ctx, "1.1.1.1", "bob"); ok {
 		t.Fatal("third attempt from the same IP for another user allowed")
+	}
+	// One IPv6 /64 is one client.
+	for i := range 3 {
+		ok, _ := ll.AllowLogin(ctx, fmt.Sprintf("2001:db8:1:2::%d", i+1), fmt.Sprintf("user%d", i))
+		if want := i < 2; ok != want {
+			t.Fatalf("IPv6 attempt %d from the same /64: ok=%v, want %v", i, ok, want)
+		}
 	}
 }

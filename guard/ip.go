@@ -138,3 +138,12 @@ func (res *IPResolver) ClientIPString(r *http.Request) string {
 	}
 	return res.ClientIP(r).String()
 }
+
+// Peer returns the TCP peer's address.
+func (res *IPResolver) Peer(r *http.Request) netip.Addr { return peerAddr(r) }
+
+// Forwarded reports whether the request came through a trusted proxy
+// that said which scheme the browser used.
+func (res *IPResolver) Forwarded(r *http.Request) bool {
+	return res.isTrusted(peerAddr(r)) && r.Header.Get("X-Forwarded-Proto") != ""
+}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -171,6 +172,11 @@ func (ll *LoginLimiter) AllowLogin(ctx context.Context, ip, user string) (bool, 
 	ok := true
 	// The submitted username may be a password typed into the wrong
 	// field, so only its hash becomes a limiter key.
+	// IPv6 clients are limited per /64, as for every other limit: one
+	// host usually holds a whole /64.
+	if a, err := netip.ParseAddr(ip); err == nil {
+		ip = LimitKey(a)
+	}
 	sum := sha256.Sum256([]byte(strings.ToLower(user)))
 	for _, key := range []string{"login-ip:" + ip, "login-user:" + hex.EncodeToString(sum[:16])} {
 		res, err := ll.l.Take(ctx, key)
