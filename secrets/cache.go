@@ -19,7 +19,8 @@ type CacheConfig struct {
 	Refresh time.Duration
 	// MinReread is the shortest time between two re-reads of one secret
 	// caused by Invalidate, so a key the vendor keeps refusing cannot turn
-	// into a loop of provider calls. Default 2s.
+	// into a loop of provider calls. The first Invalidate after a load or
+	// refresh always re-reads. Default 2s.
 	MinReread time.Duration
 	// Timeout bounds one provider call. Default 10s.
 	Timeout time.Duration
@@ -34,8 +35,9 @@ type CacheConfig struct {
 }
 
 type entry struct {
-	value  Value
-	readAt time.Time
+	value Value
+	// invalidatedAt is when Invalidate last re-read this secret.
+	invalidatedAt time.Time
 }
 
 // Cache keeps secrets read from a Provider. It is safe for concurrent use.
@@ -105,7 +107,7 @@ func (c *Cache) Get(ctx context.Context, name string) (Value, error) {
 // MinReread. A failed re-read keeps the old value and returns the error.
 func (c *Cache) Invalidate(ctx context.Context, name string, stale Value) (Value, error) {
 	fresh := func(e entry, ok bool) bool {
-		return ok && (!e.value.Equal(stale) || c.cfg.Now().Sub(e.readAt) < c.cfg.MinReread)
+		return ok && (!e.value.Equal(stale) || c.cfg.Now().Sub(e.invalidatedAt) < c.cfg.MinReread)
 	}
 	c.mu.RLock()
 	e, ok := c.entries[name]
@@ -157,6 +159,7 @@ func (c *Cache) readUnless(ctx context.Context, name string, skip func(entry, bo
 				return e.value, nil
 			}
 		}
+		invalidation := skip != nil
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.Timeout)
 		defer cancel()
 		v, err := c.p.Get(ctx, name)
@@ -165,11 +168,15 @@ func (c *Cache) readUnless(ctx context.Context, name string, skip func(entry, bo
 		}
 		c.mu.Lock()
 		old, had := c.entries[name]
+		next := old
 		if err == nil {
-			c.entries[name] = entry{value: v, readAt: c.cfg.Now()}
-		} else if had {
-			old.readAt = c.cfg.Now() // a failed re-read also counts against MinReread
-			c.entries[name] = old
+			next.value = v
+		}
+		if invalidation {
+			next.invalidatedAt = c.cfg.Now() // a failed re-read counts too
+		}
+		if err == nil || had {
+			c.entries[name] = next
 		}
 		c.mu.Unlock()
 		switch {

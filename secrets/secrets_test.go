@@ -223,3 +223,28 @@ func TestSpellings(t *testing.T) {
 		t.Fatal("empty value has spellings")
 	}
 }
+
+// TestInvalidateRightAfterLoad: a key rotated just after start-up is
+// picked up by the first Invalidate; MinReread only spaces re-reads that
+// Invalidate itself caused.
+func TestInvalidateRightAfterLoad(t *testing.T) {
+	t.Parallel()
+	p := &fakeProvider{vals: map[string]string{"K": "old"}}
+	now := time.Unix(1000, 0)
+	c := NewCache(p, CacheConfig{Now: func() time.Time { return now }})
+	ctx := context.Background()
+	if err := c.Load(ctx, "K"); err != nil {
+		t.Fatal(err)
+	}
+	stale, _ := c.Get(ctx, "K")
+	p.set("K", "new", false)
+	if v, err := c.Invalidate(ctx, "K", stale); err != nil || v.Reveal() != "new" {
+		t.Fatalf("Invalidate right after Load = %q, %v; want new", v.Reveal(), err)
+	}
+	// The vendor refuses the new key too: no second read within MinReread.
+	calls := p.calls.Load()
+	cur, _ := c.Get(ctx, "K")
+	if _, err := c.Invalidate(ctx, "K", cur); err != nil || p.calls.Load() != calls {
+		t.Fatalf("re-read within MinReread of an invalidation: calls %d -> %d", calls, p.calls.Load())
+	}
+}
