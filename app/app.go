@@ -181,27 +181,31 @@ func New(cfg Config) (*App, error) {
 		}
 	})
 
-	e.GET("/healthz", func(c echo.Context) error {
+	// Fixed routes take every method and answer 405 themselves, so the
+	// catch-all page route cannot turn a wrong method into a 404.
+	e.Any("/healthz", onlyGet(func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
-	})
-	e.GET("/readyz", a.readyz)
+	}))
+	e.Any("/readyz", onlyGet(a.readyz))
 
 	auth := e.Group("/auth", perIP, loadSession)
-	auth.POST("/login", echo.WrapHandler(http.HandlerFunc(a.sessions.Login)), csrf)
-	auth.GET("/session", echo.WrapHandler(http.HandlerFunc(a.sessions.Info)))
-	auth.POST("/logout", echo.WrapHandler(http.HandlerFunc(a.sessions.Logout)), csrf)
+	auth.Any("/login", echo.WrapHandler(http.HandlerFunc(a.sessions.Login)), csrf)
+	auth.Any("/session", echo.WrapHandler(http.HandlerFunc(a.sessions.Info)))
+	auth.Any("/logout", echo.WrapHandler(http.HandlerFunc(a.sessions.Logout)), csrf)
 
 	api := echo.WrapHandler(a.proxy)
 	e.Any("/api/:upstream/*", api, perIP, loadSession, requireSession, perSession, csrf)
 	e.Any("/api/:upstream", api, perIP, loadSession, requireSession, perSession, csrf)
-	e.GET("/ws/:feed", echo.WrapHandler(a.relay), perIP, loadSession, requireSession, perSession)
+	e.Any("/ws/:feed", onlyGet(echo.WrapHandler(a.relay)), perIP, loadSession, requireSession, perSession)
 
 	// The demo page is the catch-all; Any keeps its 405 answers JSON.
 	e.Any("/*", echo.WrapHandler(frontend.Handler()), perIP)
 
 	a.handler = observe(a.log, a.metrics, a.ips,
-		securityHeaders(cfg.Settings.PublicOrigins, cfg.Settings.TLS(),
-			a.ips.Middleware(e)))
+		securityHeaders(cfg.Settings.PublicOrigins, a.ips.IsHTTPS,
+			deadlines(
+				requireHTTPS(a.ips, cfg.Settings.PublicOrigins,
+					a.ips.Middleware(e)))))
 	ok = true
 	return a, nil
 }
@@ -269,6 +273,18 @@ func (a *App) readyz(c echo.Context) error {
 		return nil
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// onlyGet answers 405 for methods other than GET and HEAD.
+func onlyGet(h echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if m := c.Request().Method; m != http.MethodGet && m != http.MethodHead {
+			c.Response().Header().Set("Allow", "GET, HEAD")
+			apierr.Respond(c.Response(), http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed")
+			return nil
+		}
+		return h(c)
+	}
 }
 
 // errorHandler turns Echo's own errors (unknown route, wrong method) into

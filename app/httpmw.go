@@ -150,9 +150,65 @@ func observe(log *slog.Logger, m *metrics.Metrics, ips *guard.IPResolver, next h
 func safePath(r *http.Request) string {
 	p := r.URL.EscapedPath()
 	if len(p) > 256 {
-		p = p[:256] + "…"
+		p = p[:256] + "..."
 	}
-	return strconv.QuoteToASCII(p)[1 : len(strconv.QuoteToASCII(p))-1]
+	q := strconv.QuoteToASCII(p)
+	return q[1 : len(q)-1]
+}
+
+// Deadlines for one request other than a WebSocket upgrade. The server
+// itself sets none beyond ReadHeaderTimeout, because a server-wide read
+// or write timeout would also cut established WebSockets.
+const (
+	requestReadTimeout  = 30 * time.Second
+	requestWriteTimeout = 90 * time.Second
+)
+
+// deadlines bounds how long a request body may trickle in and how long a
+// response may take, so slow-body clients cannot hold connections open.
+func deadlines(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !isUpgrade(r) {
+			rc := http.NewResponseController(w)
+			now := time.Now()
+			_ = rc.SetReadDeadline(now.Add(requestReadTimeout))
+			_ = rc.SetWriteDeadline(now.Add(requestWriteTimeout))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func isUpgrade(r *http.Request) bool {
+	return r.Header.Get("Upgrade") != "" && strings.Contains(strings.ToLower(r.Header.Get("Connection")), "upgrade")
+}
+
+// requireHTTPS enforces the contract's rule for plain HTTP: served only
+// to loopback clients or through a trusted proxy that reports HTTPS.
+// Anything else is redirected to the HTTPS origin (GET, HEAD) or refused.
+// Health checks are exempt: load balancers probe them over plain HTTP.
+func requireHTTPS(ips *guard.IPResolver, origins []string, next http.Handler) http.Handler {
+	httpsOrigin := ""
+	for _, o := range origins {
+		if strings.HasPrefix(o, "https://") {
+			httpsOrigin = o
+			break
+		}
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS != nil || ips.IsHTTPS(r) || r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if peer := ips.Peer(r); peer.IsLoopback() && !ips.Forwarded(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if httpsOrigin != "" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			http.Redirect(w, r, httpsOrigin+r.URL.EscapedPath(), http.StatusPermanentRedirect)
+			return
+		}
+		apierr.Respond(w, http.StatusForbidden, "https_required", "this server is served over HTTPS only")
+	})
 }
 
 // noteUser records the session's user for the access log.
@@ -167,8 +223,10 @@ func noteUser(next http.Handler) http.Handler {
 	})
 }
 
-// securityHeaders sets the headers of DESIGN section 9 on every response.
-func securityHeaders(origins []string, hsts bool, next http.Handler) http.Handler {
+// securityHeaders sets the headers of DESIGN section 9 on every response;
+// HSTS whenever the browser reached us over HTTPS (our TLS or a trusted
+// proxy's).
+func securityHeaders(origins []string, isHTTPS func(*http.Request) bool, next http.Handler) http.Handler {
 	connect := []string{"'self'"}
 	for _, o := range origins {
 		switch {
@@ -190,7 +248,7 @@ func securityHeaders(origins []string, hsts bool, next http.Handler) http.Handle
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		h.Set("Cross-Origin-Resource-Policy", "same-origin")
 		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
-		if hsts {
+		if isHTTPS(r) {
 			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 		}
 		next.ServeHTTP(w, r)

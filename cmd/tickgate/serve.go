@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -21,8 +20,10 @@ import (
 	"github.com/tickgate/tickgate/marketsim"
 	"github.com/tickgate/tickgate/metrics"
 	"github.com/tickgate/tickgate/secrets"
+	"github.com/tickgate/tickgate/secrets/awssm"
 	"github.com/tickgate/tickgate/session"
 	"github.com/tickgate/tickgate/session/memstore"
+	"github.com/tickgate/tickgate/session/redisstore"
 )
 
 // setup is everything loaded from settings before anything listens.
@@ -35,6 +36,7 @@ type setup struct {
 	demoKey  secrets.Value
 	// demoPassword is set only when it was generated and must be shown.
 	demoPassword string
+	closers      []func()
 }
 
 func newLogger(s config.Settings, w io.Writer) *slog.Logger {
@@ -56,9 +58,16 @@ func newLogger(s config.Settings, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
+// minKeyLength is the shortest vendor key tickgate accepts. The proxy
+// scrubs every occurrence of a key from what it relays; a key of a few
+// characters would occur by chance in ordinary data ("K" in "KO") and
+// corrupt it, and a real vendor key is a long random string anyway.
+const minKeyLength = 8
+
 // load reads settings, the YAML file (or the demo configuration), users
-// and secrets. vendorURL is the demo vendor's address, replaced by the
-// caller once an in-process vendor has started.
+// and secrets, reporting every problem it finds, one per line. vendorURL
+// is the demo vendor's address, replaced by the caller once an
+// in-process vendor has started. The caller closes st.closers.
 func load(ctx context.Context, env environment, log *slog.Logger, m *metrics.Metrics, vendorURL string) (*setup, error) {
 	s, err := config.FromEnv(env.lookup)
 	if err != nil {
@@ -66,16 +75,18 @@ func load(ctx context.Context, env environment, log *slog.Logger, m *metrics.Met
 	}
 	st := &setup{settings: s, demo: s.ConfigFile == ""}
 	var problems config.Problems
+	addErr := func(err error) {
+		for _, l := range config.Lines(err) {
+			problems = append(problems, strings.Split(l, "\n")...)
+		}
+	}
 	if st.demo {
 		if s.DemoVendorURL != "" {
 			vendorURL = s.DemoVendorURL
 		}
 		st.file = config.Demo(vendorURL)
-	} else {
-		st.file, err = config.Load(s.ConfigFile, env.get)
-		if err != nil {
-			return nil, err
-		}
+	} else if st.file, err = config.Load(s.ConfigFile, env.get); err != nil {
+		addErr(err)
 	}
 	if !s.PlainHTTPAllowed() {
 		problems.Addf("TICKGATE_ADDR: plain HTTP on a non-loopback address; set TICKGATE_TLS_CERT and TICKGATE_TLS_KEY, or TICKGATE_TRUSTED_PROXIES for a TLS-terminating proxy")
@@ -118,34 +129,80 @@ func load(ctx context.Context, env environment, log *slog.Logger, m *metrics.Met
 		problems.Addf("TICKGATE_USERS: no users configured; add name:hash pairs (see: tickgate hash-password)")
 	}
 
-	// Secrets.
+	// Secrets: read even when other settings are wrong, so one run
+	// reports every problem.
 	var provider secrets.Provider
 	switch s.Secrets {
 	case "env":
 		provider = secrets.NewEnv(env.get)
-	default:
-		problems.Addf("TICKGATE_SECRETS: %q is not supported yet; use env", s.Secrets)
+	case "aws":
+		p, err := awssm.New(ctx, awssm.Config{SecretID: s.AWSSecretID, Logger: log.With("component", "awssm")})
+		if err != nil {
+			problems.Addf("TICKGATE_SECRETS=aws: %v", err)
+			break
+		}
+		st.closers = append(st.closers, func() { _ = p.Close() })
+		provider = p
+	}
+	if provider != nil {
+		if st.demo {
+			// The demo key is a secret like any other: from the provider
+			// when set there, otherwise random for this run.
+			provider = &demoKeyProvider{Provider: provider, fallback: secrets.NewValue(rand.Text())}
+		}
+		st.cache = secrets.NewCache(provider, secrets.CacheConfig{
+			Refresh:   s.SecretRefresh,
+			Logger:    log,
+			OnRefresh: func(result string) { m.SecretRefresh.WithLabelValues(result).Inc() },
+		})
+		st.closers = append(st.closers, st.cache.Close)
+		names := st.file.SecretNames()
+		if err := st.cache.Load(ctx, names...); err != nil {
+			addErr(err)
+		}
+		for _, n := range names {
+			if v, err := st.cache.Get(ctx, n); err == nil && len(v.Reveal()) < minKeyLength {
+				problems.Addf("secret %s: shorter than %d characters; vendor keys are long random strings, and a short one cannot be scrubbed from responses without corrupting them", n, minKeyLength)
+			}
+		}
+		if st.demo {
+			st.demoKey, _ = st.cache.Get(ctx, config.DemoKeySecret)
+		}
 	}
 	if err := problems.Err(); err != nil {
+		st.close()
 		return nil, err
-	}
-	if st.demo {
-		// The demo key is a secret like any other: from the provider when
-		// set there, otherwise random for this run.
-		provider = &demoKeyProvider{Provider: provider, fallback: secrets.NewValue(rand.Text())}
-	}
-	st.cache = secrets.NewCache(provider, secrets.CacheConfig{
-		Refresh:   s.SecretRefresh,
-		Logger:    log,
-		OnRefresh: func(result string) { m.SecretRefresh.WithLabelValues(result).Inc() },
-	})
-	if err := st.cache.Load(ctx, st.file.SecretNames()...); err != nil {
-		return nil, err
-	}
-	if st.demo {
-		st.demoKey, _ = st.cache.Get(ctx, config.DemoKeySecret)
 	}
 	return st, nil
+}
+
+func (st *setup) close() {
+	for i := len(st.closers) - 1; i >= 0; i-- {
+		st.closers[i]()
+	}
+	st.closers = nil
+}
+
+// openStore opens the session store the settings name. A Redis store that
+// does not answer at start-up is an error: tickgate never falls back to
+// memory, which would silently split sessions between replicas.
+func openStore(ctx context.Context, s config.Settings, log *slog.Logger) (session.Store, error) {
+	switch s.SessionStore {
+	case "redis":
+		st, err := redisstore.New(redisstore.Config{URL: s.RedisURL, Logger: log.With("component", "redisstore")})
+		if err != nil {
+			return nil, fmt.Errorf("TICKGATE_REDIS_URL: %w", err)
+		}
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if err := st.Ping(pctx); err != nil {
+			_ = st.Close()
+			return nil, fmt.Errorf("TICKGATE_REDIS_URL: session store not answering: %w", err)
+		}
+		return st, nil
+	default:
+		return memstore.New(memstore.Config{})
+	}
 }
 
 // demoKeyProvider answers TICKGATE_DEMO_KEY with a random value when the
@@ -176,7 +233,7 @@ func serve(ctx context.Context, env environment, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer st.cache.Close()
+	defer st.close()
 	if st.demo && st.settings.DemoVendorURL == "" {
 		// Demo mode: the simulated vendor, keyed with the demo secret.
 		sim, err := marketsim.New(marketsim.Options{Keys: []string{st.demoKey.Reveal()}, Logger: log.With("component", "marketsim")})
@@ -206,7 +263,7 @@ func serve(ctx context.Context, env environment, stderr io.Writer) error {
 		defer adminLn.Close()
 	}
 
-	store, err := memstore.New(memstore.Config{})
+	store, err := openStore(ctx, st.settings, log)
 	if err != nil {
 		return err
 	}
@@ -235,22 +292,33 @@ func serve(ctx context.Context, env environment, stderr io.Writer) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	var redirect *http.Server
 	if st.settings.TLS() {
-		cert, err := tls.LoadX509KeyPair(st.settings.TLSCert, st.settings.TLSKey)
+		cr, err := newCertReloader(st.settings.TLSCert, st.settings.TLSKey)
 		if err != nil {
-			return fmt.Errorf("TICKGATE_TLS_CERT/TICKGATE_TLS_KEY: %w", err)
+			return err
 		}
-		srv.TLSConfig = &tls.Config{
-			MinVersion:   tls.VersionTLS12,
-			Certificates: []tls.Certificate{cert},
-			CipherSuites: []uint16{
-				tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-				tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-				tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-			},
+		srv.TLSConfig = serverTLSConfig(cr)
+		if st.settings.RedirectAddr != "" {
+			rln, err := net.Listen("tcp", st.settings.RedirectAddr)
+			if err != nil {
+				return fmt.Errorf("TICKGATE_REDIRECT_ADDR: %w", err)
+			}
+			defer rln.Close()
+			_, tlsPort, _ := net.SplitHostPort(ln.Addr().String())
+			httpsOrigin := ""
+			for _, o := range st.settings.PublicOrigins {
+				if strings.HasPrefix(o, "https://") {
+					httpsOrigin = o
+					break
+				}
+			}
+			redirect = &http.Server{Handler: redirectHandler(httpsOrigin, tlsPort), ReadHeaderTimeout: 10 * time.Second,
+				ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, MaxHeaderBytes: 16 << 10}
+			go func() { _ = redirect.Serve(rln) }()
 		}
 	}
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() {
 		if srv.TLSConfig != nil {
 			errc <- srv.ServeTLS(ln, "", "")
@@ -297,6 +365,9 @@ func serve(ctx context.Context, env environment, stderr io.Writer) error {
 	if admin != nil {
 		_ = admin.Shutdown(shutdownCtx)
 	}
+	if redirect != nil {
+		_ = redirect.Shutdown(shutdownCtx)
+	}
 	log.Info("stopped")
 	return nil
 }
@@ -311,7 +382,7 @@ func checkConfig(ctx context.Context, env environment, stdout, stderr io.Writer)
 	if err != nil {
 		return printProblems(stderr, err)
 	}
-	st.cache.Close()
+	st.close()
 	mode := "config " + st.settings.ConfigFile
 	if st.demo {
 		mode = "demo mode"

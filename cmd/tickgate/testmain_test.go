@@ -41,7 +41,7 @@ type instance struct {
 	stop   func() error
 }
 
-var openRE = regexp.MustCompile(`tickgate: open (http://[^\s/]+)/`)
+var openRE = regexp.MustCompile(`tickgate: open (https?://[^\s/]+)/`)
 var adminRE = regexp.MustCompile(`"admin_addr":"([^"]+)"`)
 
 // start runs tickgate with env (on top of loopback defaults) and waits
