@@ -129,4 +129,3 @@ func TestReadyzDrains(t *testing.T) {
 		t.Fatalf("readyz while draining = %d", rec.Code)
 	}
 }
-
