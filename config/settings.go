@@ -154,7 +154,7 @@ func FromEnv(lookupEnv func(string) (string, bool)) (Settings, error) {
 			if o == "" {
 				continue
 			}
-			norm, err := normalizeOrigin(o)
+			norm, err := NormalizeOrigin(o)
 			if err != nil {
 				p.Addf("TICKGATE_PUBLIC_ORIGIN: %v", err)
 				continue
@@ -326,10 +326,22 @@ func (s Settings) derivedOrigins() []string {
 	return out
 }
 
-func normalizeOrigin(o string) (string, error) {
-	u, err := url.Parse(o)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+// NormalizeOrigin returns an origin's canonical form, lower-case
+// scheme://host[:port] without a default port, so that configured origins
+// and Origin headers compare as strings. Anything but an http(s) origin is
+// an error.
+func NormalizeOrigin(o string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(o))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
 		return "", fmt.Errorf("%q is not an origin like https://app.example.com", o)
 	}
-	return strings.ToLower(u.Scheme + "://" + u.Host), nil
+	scheme, host := strings.ToLower(u.Scheme), strings.ToLower(u.Host)
+	if p := u.Port(); (scheme == "https" && p == "443") || (scheme == "http" && p == "80") {
+		host = strings.ToLower(u.Hostname())
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]"
+		}
+	}
+	return scheme + "://" + host, nil
 }

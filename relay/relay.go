@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -398,22 +397,10 @@ func headerHasToken(h http.Header, name, token string) bool {
 	return false
 }
 
-// normalizeOrigin returns scheme://host[:port] in lower case, without a
-// default port, or false when o is not an http(s) origin.
+// normalizeOrigin is config.NormalizeOrigin with a bool.
 func normalizeOrigin(o string) (string, bool) {
-	u, err := url.Parse(strings.TrimSpace(o))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
-		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
-		return "", false
-	}
-	scheme, host := strings.ToLower(u.Scheme), strings.ToLower(u.Host)
-	if p := u.Port(); (scheme == "https" && p == "443") || (scheme == "http" && p == "80") {
-		host = strings.ToLower(u.Hostname())
-		if strings.Contains(host, ":") {
-			host = "[" + host + "]"
-		}
-	}
-	return scheme + "://" + host, true
+	n, err := config.NormalizeOrigin(o)
+	return n, err == nil
 }
 
 // originAllowed reports whether the Origin header o is one of the allowed
