@@ -19,6 +19,7 @@ type File struct {
 	Upstreams map[string]Upstream `yaml:"upstreams"`
 	Feeds     map[string]Feed     `yaml:"feeds"`
 	Limits    Limits              `yaml:"limits"`
+	Guard     Guard               `yaml:"guard"`
 }
 
 // Limits override the environment's default rate limits.
@@ -110,6 +111,7 @@ func (f File) Validate() error {
 		}
 		f.Feeds[name].validate("feeds."+name, &p)
 	}
+	f.Guard.validate("guard", f.Feeds, &p)
 	return p.Err()
 }
 

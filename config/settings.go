@@ -26,6 +26,8 @@ type Settings struct {
 	SecretRefresh  time.Duration  // TICKGATE_SECRET_REFRESH
 	SessionStore   string         // TICKGATE_SESSION_STORE: memory or redis
 	RedisURL       string         // TICKGATE_REDIS_URL
+	RedisPrefix    string         // TICKGATE_REDIS_PREFIX: starts every Redis key and channel
+	LimitStore     string         // TICKGATE_LIMIT_STORE: memory or redis
 	SessionIdle    time.Duration  // TICKGATE_SESSION_IDLE
 	SessionMax     time.Duration  // TICKGATE_SESSION_MAX
 	Users          string         // TICKGATE_USERS: name:hash pairs
@@ -64,6 +66,8 @@ var variables = []Variable{
 	{"TICKGATE_SECRET_REFRESH", "5m", "how often secrets are re-read"},
 	{"TICKGATE_SESSION_STORE", "memory", "session store: memory or redis"},
 	{"TICKGATE_REDIS_URL", "", "e.g. redis://127.0.0.1:6379/0"},
+	{"TICKGATE_REDIS_PREFIX", "tickgate:", "starts every Redis key and pub/sub channel; distinct per deployment sharing a Redis server"},
+	{"TICKGATE_LIMIT_STORE", "memory", "rate-limit store: memory (one process) or redis (limits shared by replicas)"},
 	{"TICKGATE_SESSION_IDLE", "30m", "inactivity expiry"},
 	{"TICKGATE_SESSION_MAX", "12h", "absolute session lifetime"},
 	{"TICKGATE_USERS", "", "name:argon2id-hash pairs, comma separated"},
@@ -110,6 +114,8 @@ func FromEnv(lookupEnv func(string) (string, bool)) (Settings, error) {
 		AWSSecretID:   get("TICKGATE_AWS_SECRET_ID"),
 		SessionStore:  get("TICKGATE_SESSION_STORE"),
 		RedisURL:      get("TICKGATE_REDIS_URL"),
+		RedisPrefix:   get("TICKGATE_REDIS_PREFIX"),
+		LimitStore:    get("TICKGATE_LIMIT_STORE"),
 		Users:         get("TICKGATE_USERS"),
 		UsersFile:     get("TICKGATE_USERS_FILE"),
 		LogFormat:     get("TICKGATE_LOG_FORMAT"),
@@ -219,6 +225,15 @@ func FromEnv(lookupEnv func(string) (string, bool)) (Settings, error) {
 		}
 	default:
 		p.Addf("TICKGATE_SESSION_STORE: %q is not memory or redis", s.SessionStore)
+	}
+	switch s.LimitStore {
+	case "memory":
+	case "redis":
+		if s.RedisURL == "" {
+			p.Addf("TICKGATE_REDIS_URL: required when TICKGATE_LIMIT_STORE=redis")
+		}
+	default:
+		p.Addf("TICKGATE_LIMIT_STORE: %q is not memory or redis", s.LimitStore)
 	}
 	if s.RedisURL != "" {
 		if u, err := url.Parse(s.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {

@@ -2,18 +2,17 @@ package guard
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
-	"net/netip"
 	"strconv"
-	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sethvargo/go-limiter"
 	"github.com/sethvargo/go-limiter/memorystore"
 
@@ -22,86 +21,289 @@ import (
 	"github.com/tickgate/tickgate/metrics"
 )
 
+// StoreFactory makes the go-limiter store of one window of a limiter.
+// name identifies the limiter ("ip", "session", "login", "route:/api/*");
+// a shared store such as Redis puts it and the rate into its keys, so two
+// limiters, or the two windows of one, never share a bucket, while the
+// same limiter on every replica does.
+type StoreFactory func(name string, r config.Rate) (limiter.Store, error)
+
+// MemoryStore is the default StoreFactory: go-limiter's in-process
+// memorystore. Its buckets belong to one replica.
+func MemoryStore(_ string, r config.Rate) (limiter.Store, error) {
+	return memorystore.New(&memorystore.Config{
+		Tokens:        r.Tokens,
+		Interval:      r.Interval,
+		SweepInterval: max(r.Interval, time.Minute),
+		SweepMinTTL:   max(2*r.Interval, 5*time.Minute),
+	})
+}
+
+// FailurePolicy is what a Limiter does while its store cannot answer.
+type FailurePolicy uint8
+
+const (
+	// PolicyDefault is FailOpen for request limits and FailClosed for
+	// the login limiter.
+	PolicyDefault FailurePolicy = iota
+	// FailOpen allows requests unchecked (market data keeps flowing).
+	FailOpen
+	// FailClosed refuses requests (no password guessing while logins
+	// cannot be counted).
+	FailClosed
+)
+
+func (p FailurePolicy) String() string {
+	switch p {
+	case FailOpen:
+		return "open"
+	case FailClosed:
+		return "closed"
+	}
+	return "default"
+}
+
+// ParseFailurePolicy reads the YAML spelling: "open", "closed", or ""
+// for PolicyDefault.
+func ParseFailurePolicy(s string) (FailurePolicy, error) {
+	switch s {
+	case "":
+		return PolicyDefault, nil
+	case "open":
+		return FailOpen, nil
+	case "closed":
+		return FailClosed, nil
+	}
+	return PolicyDefault, fmt.Errorf("%w: failure policy %q is not open or closed", ErrInvalidConfig, s)
+}
+
+// CounterVec is the part of a *prometheus.CounterVec that guard uses.
+type CounterVec interface {
+	WithLabelValues(lvs ...string) prometheus.Counter
+}
+
+// counterOrNil turns a typed nil *prometheus.CounterVec into a nil
+// interface, so a caller passing an unset field counts nothing rather
+// than panicking.
+func counterOrNil(c CounterVec) CounterVec {
+	if v, ok := c.(*prometheus.CounterVec); ok && v == nil {
+		return nil
+	}
+	return c
+}
+
+// DefaultRetryStoreAfter is how long a Limiter whose store failed applies
+// its FailurePolicy without asking the store again, so that an outage
+// costs one timeout per interval rather than one per request.
+const DefaultRetryStoreAfter = time.Second
+
+// LimiterOptions configure NewLimiterWith. Every zero value is a safe
+// default.
+type LimiterOptions struct {
+	// Name identifies the limiter in store keys, logs and metric labels
+	// ("ip", "session", "route:/api/*"); default "limit". Limiters with
+	// the same Name and rate on a shared store share buckets: that is how
+	// replicas agree, so give distinct limiters distinct names.
+	Name string
+	// Stores makes one store per window; nil means MemoryStore.
+	Stores StoreFactory
+	// OnStoreError is the policy while a store cannot answer;
+	// PolicyDefault means FailOpen here (FailClosed for the login
+	// limiter).
+	OnStoreError FailurePolicy
+	// RetryStoreAfter is how long the policy applies after a store error
+	// before the store is asked again (default DefaultRetryStoreAfter).
+	RetryStoreAfter time.Duration
+	// Logger receives the store's outage and recovery (default:
+	// discarded).
+	Logger *slog.Logger
+	// StoreErrors counts requests decided by the policy because the
+	// store failed; labels: limiter (Name), policy (open or closed).
+	// Nil counts nothing.
+	StoreErrors CounterVec
+}
+
 // Result is the outcome of one Take.
 type Result struct {
 	Allowed   bool
 	Limit     uint64    // the window that is closest to refusing
 	Remaining uint64    // tokens left in that window
 	Reset     time.Time // when that window refills
+	// Degraded is set when the store failed and a fail-open policy
+	// allowed the request unchecked; the other fields are then zero.
+	Degraded bool
 }
 
 // Limiter enforces a config.Limit: every window must allow a request.
 type Limiter struct {
-	stores []limiter.Store
-	now    func() time.Time
+	name       string
+	stores     []limiter.Store
+	now        func() time.Time
+	policy     FailurePolicy // FailOpen or FailClosed
+	retryAfter time.Duration
+	log        *slog.Logger
+	storeErrs  CounterVec
+
+	downUntil atomic.Int64 // UnixNano before which the store is not asked; 0 when healthy
+	failing   atomic.Bool  // an outage has been logged and not its end
+	closeOnce sync.Once
 }
 
-// NewLimiter returns an in-memory limiter for l.
-func NewLimiter(l config.Limit) (*Limiter, error) {
+// NewLimiter returns an in-memory, fail-open limiter for l.
+func NewLimiter(l config.Limit) (*Limiter, error) { return NewLimiterWith(l, LimiterOptions{}) }
+
+// NewLimiterWith returns a limiter for l on the stores opts names.
+func NewLimiterWith(l config.Limit, opts LimiterOptions) (*Limiter, error) {
 	if len(l) == 0 {
-		return nil, errors.New("guard: empty limit")
+		return nil, fmt.Errorf("%w: empty limit", ErrInvalidConfig)
 	}
-	lim := &Limiter{now: time.Now}
+	if opts.Name == "" {
+		opts.Name = "limit"
+	}
+	if opts.Stores == nil {
+		opts.Stores = MemoryStore
+	}
+	switch opts.OnStoreError {
+	case PolicyDefault:
+		opts.OnStoreError = FailOpen
+	case FailOpen, FailClosed:
+	default:
+		return nil, fmt.Errorf("%w: unknown failure policy %d", ErrInvalidConfig, opts.OnStoreError)
+	}
+	if opts.RetryStoreAfter < 0 {
+		return nil, fmt.Errorf("%w: RetryStoreAfter must not be negative", ErrInvalidConfig)
+	}
+	if opts.RetryStoreAfter == 0 {
+		opts.RetryStoreAfter = DefaultRetryStoreAfter
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	lim := &Limiter{
+		name:       opts.Name,
+		now:        time.Now,
+		policy:     opts.OnStoreError,
+		retryAfter: opts.RetryStoreAfter,
+		log:        opts.Logger,
+		storeErrs:  counterOrNil(opts.StoreErrors),
+	}
 	for _, r := range l {
-		s, err := memorystore.New(&memorystore.Config{
-			Tokens:        r.Tokens,
-			Interval:      r.Interval,
-			SweepInterval: max(r.Interval, time.Minute),
-			SweepMinTTL:   max(2*r.Interval, 5*time.Minute),
-		})
+		if r.Tokens == 0 || r.Interval <= 0 {
+			lim.Close()
+			return nil, fmt.Errorf("%w: limiter %s: window %s must have tokens and a positive interval", ErrInvalidConfig, opts.Name, r)
+		}
+		s, err := opts.Stores(opts.Name, r)
 		if err != nil {
 			lim.Close()
-			return nil, fmt.Errorf("guard: limiter %s: %w", r, err)
+			return nil, fmt.Errorf("guard: limiter %s %s: %w", opts.Name, r, err)
 		}
 		lim.stores = append(lim.stores, s)
 	}
 	return lim, nil
 }
 
-// Take spends one token of key in every window.
+// Name is the limiter's name.
+func (l *Limiter) Name() string { return l.name }
+
+// Policy is the limiter's FailOpen or FailClosed policy.
+func (l *Limiter) Policy() FailurePolicy { return l.policy }
+
+// Take spends one token of key in each window, in order, until one
+// refuses; the request is allowed when none does. While the store cannot
+// answer, a fail-open limiter returns an allowed, Degraded Result and a
+// fail-closed one an error wrapping ErrStoreUnavailable. An error that is
+// not ErrStoreUnavailable means ctx ended first.
 func (l *Limiter) Take(ctx context.Context, key string) (Result, error) {
+	if until := l.downUntil.Load(); until != 0 && l.now().UnixNano() < until {
+		return l.degraded(nil)
+	}
 	res := Result{Allowed: true, Remaining: math.MaxUint64}
 	for _, s := range l.stores {
 		tokens, remaining, reset, ok, err := s.Take(ctx, key)
 		if err != nil {
-			return Result{}, err
+			if cerr := ctx.Err(); cerr != nil {
+				// The caller gave up (the client went away); the
+				// store is not at fault.
+				return Result{}, fmt.Errorf("guard: %s limiter: %w", l.name, cerr)
+			}
+			l.trip(err)
+			return l.degraded(err)
 		}
 		resetAt := time.Unix(0, int64(reset))
-		switch {
-		case !ok && res.Allowed:
-			// The first refusing window decides the headers.
+		if !ok {
+			// The first refusing window decides, and the later ones
+			// are not charged: a refused request must not use up the
+			// sustained budget of requests actually served.
 			res = Result{Allowed: false, Limit: tokens, Remaining: 0, Reset: resetAt}
-		case !ok:
-			if resetAt.After(res.Reset) {
-				res.Reset = resetAt
-			}
-		case res.Allowed && remaining < res.Remaining:
+			break
+		}
+		if remaining < res.Remaining {
 			res.Limit, res.Remaining, res.Reset = tokens, remaining, resetAt
 		}
+	}
+	if l.failing.Load() {
+		l.recovered()
 	}
 	return res, nil
 }
 
-// Close stops the stores' sweepers.
-func (l *Limiter) Close() {
-	for _, s := range l.stores {
-		_ = s.Close(context.Background())
+// trip records a store failure: the policy applies without asking the
+// store until RetryStoreAfter has passed. The start of an outage is
+// logged once, not per request.
+func (l *Limiter) trip(err error) {
+	l.downUntil.Store(l.now().Add(l.retryAfter).UnixNano())
+	if l.failing.CompareAndSwap(false, true) {
+		l.log.Error("rate-limit store unavailable", "limiter", l.name, "policy", l.policy.String(), "err", err)
 	}
 }
 
-// SetHeaders writes X-RateLimit-Limit, -Remaining, -Reset and, when
-// refused, Retry-After (whole seconds, at least 1).
+func (l *Limiter) recovered() {
+	if l.failing.CompareAndSwap(true, false) {
+		l.downUntil.Store(0)
+		l.log.Info("rate-limit store answering again", "limiter", l.name)
+	}
+}
+
+func (l *Limiter) degraded(cause error) (Result, error) {
+	if l.storeErrs != nil {
+		l.storeErrs.WithLabelValues(l.name, l.policy.String()).Inc()
+	}
+	if l.policy == FailOpen {
+		return Result{Allowed: true, Degraded: true}, nil
+	}
+	if cause == nil {
+		return Result{}, fmt.Errorf("guard: %s limiter: %w", l.name, ErrStoreUnavailable)
+	}
+	return Result{}, fmt.Errorf("guard: %s limiter: %w: %w", l.name, ErrStoreUnavailable, cause)
+}
+
+// Close closes the limiter's stores (stopping a memorystore's sweeper).
+// Safe twice.
+func (l *Limiter) Close() {
+	l.closeOnce.Do(func() {
+		for _, s := range l.stores {
+			_ = s.Close(context.Background())
+		}
+	})
+}
+
+// SetHeaders writes X-RateLimit-Limit, -Remaining, -Reset (Unix seconds,
+// always after now) and, when refused, Retry-After (whole seconds, at
+// least 1).
 func (res Result) SetHeaders(h http.Header, now time.Time) {
 	h.Set("X-RateLimit-Limit", strconv.FormatUint(res.Limit, 10))
 	h.Set("X-RateLimit-Remaining", strconv.FormatUint(res.Remaining, 10))
-	reset := res.Reset
-	if !reset.After(now) {
-		reset = now.Add(time.Second)
-	}
-	h.Set("X-RateLimit-Reset", strconv.FormatInt(int64(math.Ceil(float64(reset.UnixNano())/1e9)), 10))
+	h.Set("X-RateLimit-Reset", strconv.FormatInt(res.ResetUnix(now), 10))
 	if !res.Allowed {
 		h.Set("Retry-After", strconv.Itoa(res.RetryAfter(now)))
 	}
+}
+
+// ResetUnix is Reset in Unix seconds rounded up, at least now's second
+// plus one: a client that waits until then finds the window refilled.
+func (res Result) ResetUnix(now time.Time) int64 {
+	reset := int64(math.Ceil(float64(res.Reset.UnixNano()) / 1e9))
+	return max(reset, now.Unix()+1)
 }
 
 // RetryAfter returns the whole seconds until the refusing window refills,
@@ -116,7 +318,10 @@ type KeyFunc func(r *http.Request) string
 
 // RateLimit is middleware that takes one token per request from l under
 // key(r); scope names the limit in metrics and logs ("ip", "session").
-// A store error fails open for this market-data path and is logged.
+// While the store cannot answer, a fail-open limiter lets requests
+// through without headers and a fail-closed one answers 503
+// rate_limit_unavailable. When several limits apply to a request, the
+// X-RateLimit-* headers describe the one closest to refusing.
 func RateLimit(l *Limiter, scope string, key KeyFunc, m *metrics.Metrics, log *slog.Logger) func(http.Handler) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -129,13 +334,22 @@ func RateLimit(l *Limiter, scope string, key KeyFunc, m *metrics.Metrics, log *s
 				return
 			}
 			res, err := l.Take(r.Context(), scope+":"+k)
-			if err != nil {
-				log.Error("rate limit store failed; allowing request", "scope", scope, "err", err)
+			switch {
+			case errors.Is(err, ErrStoreUnavailable):
+				log.Debug("rate limit cannot be checked; refusing request", "scope", scope, "client_ip", ClientIPFrom(r.Context()).String(), "path", r.URL.Path)
+				apierr.Write(w, &apierr.Error{Status: http.StatusServiceUnavailable, Code: "rate_limit_unavailable",
+					Message: "request limits cannot be checked right now; retry later", RetryAfter: 1, Err: err})
+				return
+			case err != nil:
+				return // the client went away
+			case res.Degraded:
 				next.ServeHTTP(w, r)
 				return
 			}
 			now := l.now()
-			res.SetHeaders(w.Header(), now)
+			if !res.Allowed || tighter(w.Header(), res.Remaining) {
+				res.SetHeaders(w.Header(), now)
+			}
 			if !res.Allowed {
 				if m != nil {
 					m.RateLimitRejections.WithLabelValues(scope).Inc()
@@ -150,46 +364,13 @@ func RateLimit(l *Limiter, scope string, key KeyFunc, m *metrics.Metrics, log *s
 	}
 }
 
-// LoginLimiter throttles login attempts per client IP and per username.
-type LoginLimiter struct {
-	l   *Limiter
-	now func() time.Time
-}
-
-// NewLoginLimiter applies l to each IP and each username separately.
-func NewLoginLimiter(l config.Limit) (*LoginLimiter, error) {
-	lim, err := NewLimiter(l)
-	if err != nil {
-		return nil, err
+// tighter reports whether remaining is no more than what an earlier limit
+// on this request already reported.
+func tighter(h http.Header, remaining uint64) bool {
+	prev := h.Get("X-RateLimit-Remaining")
+	if prev == "" {
+		return true
 	}
-	return &LoginLimiter{l: lim, now: time.Now}, nil
+	p, err := strconv.ParseUint(prev, 10, 64)
+	return err != nil || remaining <= p
 }
-
-// AllowLogin spends one attempt for ip and one for user. It fails closed
-// when the store cannot answer.
-func (ll *LoginLimiter) AllowLogin(ctx context.Context, ip, user string) (bool, time.Duration) {
-	var retry time.Duration
-	ok := true
-	// The submitted username may be a password typed into the wrong
-	// field, so only its hash becomes a limiter key.
-	// IPv6 clients are limited per /64, as for every other limit: one
-	// host usually holds a whole /64.
-	if a, err := netip.ParseAddr(ip); err == nil {
-		ip = LimitKey(a)
-	}
-	sum := sha256.Sum256([]byte(strings.ToLower(user)))
-	for _, key := range []string{"login-ip:" + ip, "login-user:" + hex.EncodeToString(sum[:16])} {
-		res, err := ll.l.Take(ctx, key)
-		if err != nil {
-			return false, time.Second
-		}
-		if !res.Allowed {
-			ok = false
-			retry = max(retry, time.Duration(res.RetryAfter(ll.now()))*time.Second)
-		}
-	}
-	return ok, retry
-}
-
-// Close releases the limiter.
-func (ll *LoginLimiter) Close() { ll.l.Close() }

@@ -14,6 +14,8 @@ type Metrics struct {
 	HTTPRequests        *prometheus.CounterVec   // route, code
 	HTTPDuration        *prometheus.HistogramVec // route
 	RateLimitRejections *prometheus.CounterVec   // scope
+	RateLimitStoreErrs  *prometheus.CounterVec   // limiter, policy
+	GuardDenials        *prometheus.CounterVec   // scope, reason
 	SecretRefresh       *prometheus.CounterVec   // result
 	Logins              *prometheus.CounterVec   // result
 
@@ -36,7 +38,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.HTTPRequests, m.HTTPDuration, m.RateLimitRejections, m.SecretRefresh, m.Logins,
+		m.HTTPRequests, m.HTTPDuration, m.RateLimitRejections, m.RateLimitStoreErrs, m.GuardDenials, m.SecretRefresh, m.Logins,
 		m.UpstreamRequests, m.UpstreamDuration,
 		m.WSClients, m.WSClientsByFeed, m.UpstreamWSConnections, m.WSSubscriptions,
 		m.WSMessagesIn, m.WSMessagesOut, m.WSDropped, m.WSReconnects,
@@ -47,8 +49,13 @@ func New(reg prometheus.Registerer) *Metrics {
 // Known label values are created up front so dashboards and alerts see
 // zeros rather than missing series.
 func (m *Metrics) init() *Metrics {
-	for _, scope := range []string{"ip", "session", "login"} {
+	for _, scope := range []string{"ip", "session", "login", "route", "ws_connect", "ws_conns_ip"} {
 		m.RateLimitRejections.WithLabelValues(scope)
+	}
+	for _, scope := range []string{"global", "route", "feed"} {
+		for _, reason := range []string{"forbidden_network", "forbidden_country"} {
+			m.GuardDenials.WithLabelValues(scope, reason)
+		}
 	}
 	for _, r := range []string{"ok", "rotated", "error"} {
 		m.SecretRefresh.WithLabelValues(r)
@@ -71,6 +78,12 @@ func build() *Metrics {
 		RateLimitRejections: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tickgate_ratelimit_rejections_total", Help: "Requests refused by a rate limit, by scope.",
 		}, []string{"scope"}),
+		RateLimitStoreErrs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tickgate_ratelimit_store_errors_total", Help: "Requests whose rate-limit store could not answer, by limiter and the policy applied (open, closed).",
+		}, []string{"limiter", "policy"}),
+		GuardDenials: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tickgate_guard_denials_total", Help: "Requests refused by network rules, by scope (global, route, feed) and reason.",
+		}, []string{"scope", "reason"}),
 		SecretRefresh: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tickgate_secret_refresh_total", Help: "Secret reads by result (ok, rotated, error).",
 		}, []string{"result"}),
