@@ -1,6 +1,9 @@
 package config
 
-import "strings"
+import (
+	"strings"
+	"time"
+)
 
 // DemoKeySecret is the secret that holds the demo vendor key.
 const DemoKeySecret = "TICKGATE_DEMO_KEY"
@@ -20,6 +23,11 @@ func Demo(vendorURL string) File {
 					Methods: []string{"GET", "HEAD"},
 					Paths:   []string{"/v1/quote/*", "/v1/quotes", "/v1/symbols", "/v1/last/*"},
 				}},
+				// Just under marketsim's default plan (20/s, burst 40), so
+				// tickgate answers 429 upstream_budget before the vendor
+				// would; a short cache keeps repeated quotes off the budget.
+				Budget:   Budget{Rate: Limit{{Tokens: 18, Interval: time.Second}}, Burst: 36, Queue: Duration(500 * time.Millisecond)},
+				CacheTTL: Duration(time.Second),
 			},
 		},
 		Feeds: map[string]Feed{

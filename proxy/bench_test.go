@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/tickgate/tickgate/config"
+	"github.com/tickgate/tickgate/secrets"
 )
 
 const benchQuote = `{"symbol":"AAPL","bid":191.2,"ask":191.3,"last":191.25,"ts":1733241600123}`
@@ -102,7 +103,7 @@ func BenchmarkRewrite(b *testing.B) {
 	p := benchProxy(b, "https://api.vendor.example")
 	u := p.ups["demo"]
 	key, _ := p.secrets.Get(context.Background(), secretName)
-	st := &state{u: u, path: "/v1/quote/AAPL", query: "fields=bid", key: key, scrub: u.scrubberFor(key)}
+	st := &state{u: u, path: "/v1/quote/AAPL", query: "fields=bid", keys: []secrets.Value{key}, scrub: u.scrubberFor(key)}
 	in := browserRequest("/api/demo/v1/quote/AAPL?fields=bid")
 	in = in.WithContext(context.WithValue(in.Context(), stateKey{}, st))
 	b.ReportAllocs()

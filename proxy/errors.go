@@ -14,4 +14,7 @@ var (
 	errRedirectKey     = errors.New("upstream redirect carries the key outside the key parameter")
 	errSwitchProtocol  = errors.New("upstream tried to switch protocols")
 	errEncoding        = errors.New("upstream response has an unsupported Content-Encoding")
+	errCoolingDown     = errors.New("the vendor answered 429 for this key; waiting for its Retry-After")
+	errBudget          = errors.New("the key's budget toward the vendor has no token left")
+	errNoWaiters       = errors.New("every client waiting for this answer went away")
 )

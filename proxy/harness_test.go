@@ -123,12 +123,13 @@ type vendor struct {
 	mu    sync.Mutex
 	keys  map[string]bool
 	reqs  []recorded
-	slowC chan struct{} // closed when a /v1/slow request arrived
+	slowC chan struct{}    // closed when a /v1/slow request arrived
+	now   func() time.Time // the harness clock, for dates the vendor sends
 }
 
 func newVendor(t *testing.T, basePath string) *vendor {
 	t.Helper()
-	v := &vendor{keys: map[string]bool{vendorKey: true}, slowC: make(chan struct{}, 16)}
+	v := &vendor{keys: map[string]bool{vendorKey: true}, slowC: make(chan struct{}, 16), now: time.Now}
 	mux := http.NewServeMux()
 	v.routes(mux, basePath)
 	v.srv = httptest.NewServer(mux)
@@ -239,7 +240,7 @@ func (v *vendor) routes(mux *http.ServeMux, bp string) {
 			h.Set("X-RateLimit-Remaining", "0")
 			writeJSON(w, http.StatusTooManyRequests, map[string]any{"message": "key " + key + " over budget"})
 		case p == "/v1/limited-date":
-			h.Set("Retry-After", time.Now().Add(90*time.Second).UTC().Format(http.TimeFormat))
+			h.Set("Retry-After", v.now().Add(90*time.Second).UTC().Format(http.TimeFormat))
 			w.WriteHeader(http.StatusTooManyRequests)
 		case p == "/v1/boom":
 			h.Set("X-Internal", "db-7.internal")
@@ -339,7 +340,27 @@ func testRoutesConfig() []config.Route {
 	}
 }
 
+// testClock is real time plus an offset that tests advance, e.g. past a
+// vendor's Retry-After.
+type testClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
+}
+
 type harness struct {
+	clock   *testClock
 	v       *vendor
 	sec     *fakeSecrets
 	p       *Proxy
@@ -376,7 +397,8 @@ func withBaseURL(s string) opt {
 // front server in front of it. basePath is the vendor's base path.
 func newHarness(t *testing.T, basePath string, opts ...opt) *harness {
 	t.Helper()
-	h := &harness{v: newVendor(t, basePath), sec: newFakeSecrets(secretName, vendorKey), logs: &syncBuffer{}, m: metrics.Discard()}
+	h := &harness{v: newVendor(t, basePath), sec: newFakeSecrets(secretName, vendorKey), logs: &syncBuffer{}, m: metrics.Discard(), clock: &testClock{}}
+	h.v.now = h.clock.now
 	up := config.Upstream{
 		BaseURL: h.v.base,
 		Key:     config.KeyRef{Secret: secretName, Placement: "query:apikey"},
@@ -390,6 +412,7 @@ func newHarness(t *testing.T, basePath string, opts ...opt) *harness {
 		Secrets:   h.sec,
 		Logger:    slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Metrics:   h.m,
+		Now:       h.clock.now,
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -28,8 +28,12 @@ func TestMarketsim(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := &harness{sec: newFakeSecrets(config.DemoKeySecret, key), logs: &syncBuffer{}, m: metrics.Discard()}
+	ups := config.Demo(base).Upstreams
+	demo := ups["demo"]
+	demo.CacheTTL = 0 // every request below must reach the vendor
+	ups["demo"] = demo
 	p, err := New(Config{
-		Upstreams: config.Demo(base).Upstreams,
+		Upstreams: ups,
 		Secrets:   h.sec,
 		Logger:    slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Metrics:   h.m,

@@ -3,6 +3,7 @@ package proxy
 import (
 	"net/url"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -86,6 +87,7 @@ func checkPath(escaped string) (decoded, reason string) {
 type route struct {
 	methods  []string
 	patterns [][]string
+	cacheTTL time.Duration // -1: the upstream's
 }
 
 func compilePattern(p string) []string { return strings.Split(p[1:], "/") }
@@ -123,7 +125,16 @@ func matchPattern(pat []string, path string) bool {
 // to other methods only, allow lists them (for 405 and its Allow header);
 // when no pattern matches, allow is nil.
 func matchRoute(routes []route, method, path string) (ok bool, allow []string) {
-	for _, r := range routes {
+	r, allow := findRoute(routes, method, path)
+	return r != nil, allow
+}
+
+// findRoute is matchRoute returning the first route that lets method
+// reach path.
+func findRoute(routes []route, method, path string) (*route, []string) {
+	var allow []string
+	for i := range routes {
+		r := &routes[i]
 		matched := false
 		for _, pat := range r.patterns {
 			if matchPattern(pat, path) {
@@ -136,14 +147,14 @@ func matchRoute(routes []route, method, path string) (ok bool, allow []string) {
 		}
 		for _, m := range r.methods {
 			if m == method {
-				return true, nil
+				return r, nil
 			}
 			if !contains(allow, m) {
 				allow = append(allow, m)
 			}
 		}
 	}
-	return false, allow
+	return nil, allow
 }
 
 func contains(list []string, s string) bool {

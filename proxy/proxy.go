@@ -62,6 +62,13 @@ type Config struct {
 	// http URLs): set a Transport with Proxy configured to use an egress
 	// proxy. It must not follow redirects (an http.RoundTripper does not).
 	Transport http.RoundTripper
+	// Budgets makes the Budget of each vendor account (first secret) whose
+	// upstreams set a budget. Nil means NewMemoryBudget, which counts in
+	// this process only: replicas sharing a key need a shared store.
+	Budgets func(config.Budget) (Budget, error)
+	// Now is the clock of budgets, cool-downs after a vendor 429 and the
+	// cache. Nil means time.Now. Waiting in a budget queue uses real time.
+	Now func() time.Time
 }
 
 // Proxy forwards /api/{upstream}/{path...} to vendors with their key
@@ -77,6 +84,10 @@ type Proxy struct {
 
 	copyBufs sync.Pool // *[]byte of copyBufSize, for the ReverseProxy
 	readBufs sync.Pool // *[]byte, for scrubReader input
+
+	now     func() time.Time
+	flights flights // identical GETs in flight
+	cache   cache   // short-lived GET answers
 }
 
 const copyBufSize = 32 << 10
@@ -88,41 +99,66 @@ type upstream struct {
 	base     *url.URL // scheme and host
 	baseStr  string   // scheme://host/path without trailing slash
 	basePath string   // base path without trailing slash
-	secret   string
-	kind     string      // query, header or bearer
-	slot     string      // query parameter or header name
-	slotEsc  string      // slot, query-escaped
+	keys     []keySlot
+	slots    []string    // every key slot name, for stripping and scrubbing
 	headers  http.Header // config headers, canonical names
 	routes   []route
 	timeout  time.Duration
 	maxBytes int64
 	duration prometheus.Observer
 
-	scrub atomic.Pointer[keyedScrubber] // for the last key seen
+	account  string        // first secret: budgets and cool-downs are per account
+	budget   Budget        // nil: no budget
+	queue    time.Duration // how long a request may wait for a budget token
+	cool     *atomic.Int64 // Unix ns until which the vendor said 429; shared per account
+	coalesce bool
+	cacheTTL time.Duration
+	errBody  *bodyErrorRule // nil: trust the HTTP status
+
+	scrub atomic.Pointer[keyedScrubber] // for the last keys seen
+}
+
+// keySlot is one secret and where it goes.
+type keySlot struct {
+	secret  string
+	kind    string // query, header or bearer
+	name    string // query parameter or header name
+	nameEsc string // name, query-escaped
 }
 
 type keyedScrubber struct {
-	key string
-	s   *scrubber
+	keys []string
+	s    *scrubber
+}
+
+func (ks *keyedScrubber) matches(keys []secrets.Value) bool {
+	if len(ks.keys) != len(keys) {
+		return false
+	}
+	for i, k := range keys {
+		if ks.keys[i] != k.Reveal() {
+			return false
+		}
+	}
+	return true
 }
 
 // scrubberFor returns the scrubber for the given key values, cached for
-// the common case of one current key.
+// the common case of the upstream's current keys.
 func (u *upstream) scrubberFor(keys ...secrets.Value) *scrubber {
-	if len(keys) == 1 {
-		k := keys[0].Reveal()
-		if ks := u.scrub.Load(); ks != nil && ks.key == k {
-			return ks.s
-		}
-		s := newScrubber(u.prefix, u.baseStr, u.slot, k)
-		u.scrub.Store(&keyedScrubber{key: k, s: s})
-		return s
+	if ks := u.scrub.Load(); ks != nil && ks.matches(keys) {
+		return ks.s
 	}
 	vals := make([]string, len(keys))
 	for i, k := range keys {
 		vals[i] = k.Reveal()
 	}
-	return newScrubber(u.prefix, u.baseStr, u.slot, vals...)
+	s := newScrubber(u.prefix, u.baseStr, u.slots[0], vals...)
+	s.slots = u.slots
+	if len(keys) == len(u.keys) {
+		u.scrub.Store(&keyedScrubber{keys: vals, s: s})
+	}
+	return s
 }
 
 // New validates cfg and returns a Proxy. Errors wrap ErrInvalidConfig and
@@ -137,12 +173,16 @@ func New(cfg Config) (*Proxy, error) {
 		log:     cfg.Logger,
 		m:       cfg.Metrics,
 		base:    cfg.Transport,
+		now:     cfg.Now,
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
 	if p.m == nil {
 		p.m = metrics.Discard()
+	}
+	if p.now == nil {
+		p.now = time.Now
 	}
 	var errs []error
 	maxTimeout := DefaultTimeout
@@ -164,9 +204,14 @@ func New(cfg Config) (*Proxy, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	if err := p.setupAccounts(names, cfg); err != nil {
+		return nil, err
+	}
 	if p.base == nil {
 		p.base = newTransport(maxTimeout)
 	}
+	p.flights.m = make(map[string]*flight)
+	p.cache.init(p.now)
 	p.copyBufs.New = func() any { b := make([]byte, copyBufSize); return &b }
 	p.readBufs.New = func() any { b := make([]byte, 0, readSize+4<<10); return &b }
 	p.rp = &httputil.ReverseProxy{
@@ -180,6 +225,67 @@ func New(cfg Config) (*Proxy, error) {
 		BufferPool: (*copyPool)(p),
 	}
 	return p, nil
+}
+
+// setupAccounts gives upstreams that share a first secret (one vendor
+// account) one budget and one cool-down. Budgets set on several of them
+// must describe the same bucket; an upstream without a budget uses the
+// account's, since the vendor counts its calls too.
+func (p *Proxy) setupAccounts(names []string, cfg Config) error {
+	type account struct {
+		spec  config.Budget
+		owner string
+		b     Budget
+		cool  atomic.Int64
+	}
+	accounts := map[string]*account{}
+	specs := map[string]config.Budget{}
+	for _, name := range names {
+		u := p.ups[name]
+		acc := accounts[u.account]
+		if acc == nil {
+			acc = &account{}
+			accounts[u.account] = acc
+		}
+		spec := cfg.Upstreams[name].Budget
+		specs[name] = spec
+		switch {
+		case spec.IsZero():
+		case acc.owner == "":
+			acc.spec, acc.owner = spec, name
+		case !acc.spec.SameBucket(spec):
+			return fmt.Errorf("%w: upstreams.%s.budget: upstreams %s and %s share the secret %s but set different budgets",
+				ErrInvalidConfig, name, acc.owner, name, u.account)
+		}
+	}
+	newBudget := cfg.Budgets
+	if newBudget == nil {
+		newBudget = func(b config.Budget) (Budget, error) { return NewMemoryBudget(b, p.now) }
+	}
+	for _, name := range names {
+		u := p.ups[name]
+		acc := accounts[u.account]
+		u.cool = &acc.cool
+		if acc.owner == "" {
+			continue
+		}
+		if acc.b == nil {
+			b, err := newBudget(acc.spec)
+			if err != nil {
+				return fmt.Errorf("%w: upstreams.%s.budget: %w", ErrInvalidConfig, acc.owner, err)
+			}
+			if b == nil {
+				return fmt.Errorf("%w: upstreams.%s.budget: Budgets returned nil", ErrInvalidConfig, acc.owner)
+			}
+			acc.b = b
+		}
+		u.budget = acc.b
+		u.queue = acc.spec.Queue.Std()
+		if own := specs[name]; !own.IsZero() {
+			u.queue = own.Queue.Std()
+		}
+	}
+	return nil
 }
 
 // copyPool lends the ReverseProxy its copy buffers.
@@ -207,6 +313,13 @@ func compileUpstream(name string, c config.Upstream) (*upstream, error) {
 	if !validName(name) {
 		return nil, fmt.Errorf("%w: upstream name %q must be lower-case letters, digits, - or _", ErrInvalidConfig, name)
 	}
+	if c.Preset != "" && !slices.Contains(config.UpstreamPresets(), c.Preset) {
+		return nil, bad("preset", "%q is not a known preset (%s)", c.Preset, strings.Join(config.UpstreamPresets(), ", "))
+	}
+	if len(c.Keys) > 0 && c.Key != (config.KeyRef{}) {
+		return nil, bad("keys", "set key or keys, not both")
+	}
+	c = c.Resolved()
 	base, err := url.Parse(c.BaseURL)
 	switch {
 	case err != nil || base.Host == "" || base.User != nil || base.RawQuery != "" || base.ForceQuery || base.Fragment != "" || base.RawPath != "" || base.Opaque != "":
@@ -221,24 +334,42 @@ func compileUpstream(name string, c config.Upstream) (*upstream, error) {
 		prefix:   "/api/" + name,
 		base:     &url.URL{Scheme: base.Scheme, Host: base.Host},
 		basePath: strings.TrimSuffix(base.Path, "/"),
-		secret:   c.Key.Secret,
 		timeout:  c.Timeout.Std(),
 		maxBytes: c.MaxResponseBytes,
 		headers:  make(http.Header, len(c.Headers)),
+		coalesce: c.CoalesceEnabled(),
+		cacheTTL: c.CacheTTL.Std(),
 	}
 	u.baseStr = base.Scheme + "://" + base.Host + u.basePath
-	if u.secret == "" {
-		return nil, bad("key.secret", "required")
+	refs := c.KeyRefs()
+	for i, k := range refs {
+		field := "key"
+		if len(refs) > 1 {
+			field = fmt.Sprintf("keys[%d]", i)
+		}
+		if k.Secret == "" {
+			return nil, bad(field+".secret", "required")
+		}
+		ks := keySlot{secret: k.Secret}
+		ks.kind, ks.name = k.KeySlot()
+		ks.nameEsc = url.QueryEscape(ks.name)
+		switch {
+		case ks.kind == "bearer":
+		case ks.kind == "query" && ks.name != "" && !strings.ContainsAny(ks.name, " \t\r\n&=#?;%+") && validHeaderValue(ks.name):
+		case ks.kind == "header" && validToken(ks.name) && !isHopByHop(ks.name) && ks.name != "Host" && ks.name != "Content-Length":
+		default:
+			return nil, bad(field+".placement", "%q is not query:<param>, header:<name> or bearer", k.Placement)
+		}
+		for _, prev := range u.keys {
+			if prev.kind == "query" && ks.kind == "query" && strings.EqualFold(prev.name, ks.name) ||
+				prev.kind != "query" && ks.kind != "query" && equalHeaderName(prev.name, ks.name) {
+				return nil, bad(field+".placement", "%q is used by another key", k.Placement)
+			}
+		}
+		u.keys = append(u.keys, ks)
+		u.slots = append(u.slots, ks.name)
 	}
-	u.kind, u.slot = c.Key.KeySlot()
-	u.slotEsc = url.QueryEscape(u.slot)
-	switch {
-	case u.kind == "bearer":
-	case u.kind == "query" && u.slot != "" && !strings.ContainsAny(u.slot, " \t\r\n&=#?;%+") && validHeaderValue(u.slot):
-	case u.kind == "header" && validToken(u.slot) && !isHopByHop(u.slot):
-	default:
-		return nil, bad("key.placement", "%q is not query:<param>, header:<name> or bearer", c.Key.Placement)
-	}
+	u.account = u.keys[0].secret
 	for h, v := range c.Headers {
 		ch := http.CanonicalHeaderKey(h)
 		switch {
@@ -248,8 +379,11 @@ func compileUpstream(name string, c config.Upstream) (*upstream, error) {
 			return nil, bad("headers", "%q has a value with CR, LF, NUL or another control character", h)
 		case isHopByHop(ch) || ch == "Host" || ch == "Content-Length":
 			return nil, bad("headers", "%q cannot be set per upstream", h)
-		case u.kind != "query" && equalHeaderName(ch, u.slot):
-			return nil, bad("headers", "%q is where the key goes", h)
+		}
+		for _, ks := range u.keys {
+			if ks.kind != "query" && equalHeaderName(ch, ks.name) {
+				return nil, bad("headers", "%q is where the key goes", h)
+			}
 		}
 		u.headers[ch] = []string{v} // len == cap: Add on a request copies
 	}
@@ -265,11 +399,24 @@ func compileUpstream(name string, c config.Upstream) (*upstream, error) {
 	case u.maxBytes == 0:
 		u.maxBytes = DefaultMaxResponseBytes
 	}
+	if u.cacheTTL < 0 {
+		return nil, bad("cache_ttl", "must not be negative")
+	}
+	if b := c.Budget; !b.IsZero() && (len(b.Rate) == 0 || b.Queue < 0) {
+		return nil, bad("budget", "needs a rate (N/duration) and a queue that is not negative")
+	}
+	if !c.ErrorInBody.IsZero() {
+		rule, err := compileBodyErrorRule(c.ErrorInBody)
+		if err != nil {
+			return nil, bad("error_in_body", "%v", err)
+		}
+		u.errBody = rule
+	}
 	if len(c.Routes) == 0 {
 		return nil, bad("routes", "at least one route is required")
 	}
 	for i, r := range c.Routes {
-		cr := route{methods: r.Methods}
+		cr := route{methods: r.Methods, cacheTTL: -1}
 		if len(cr.methods) == 0 {
 			cr.methods = []string{http.MethodGet, http.MethodHead}
 		}
@@ -286,6 +433,11 @@ func compileUpstream(name string, c config.Upstream) (*upstream, error) {
 				return nil, bad(fmt.Sprintf("routes[%d].paths", i), "%q %s", pat, why)
 			}
 			cr.patterns = append(cr.patterns, compilePattern(pat))
+		}
+		if r.CacheTTL != nil {
+			if cr.cacheTTL = r.CacheTTL.Std(); cr.cacheTTL < 0 {
+				return nil, bad(fmt.Sprintf("routes[%d].cache_ttl", i), "must not be negative")
+			}
 		}
 		u.routes = append(u.routes, cr)
 	}
@@ -311,19 +463,24 @@ type stateKey struct{}
 // state is what one forwarded request knows; only its handler goroutine
 // touches it.
 type state struct {
-	u       *upstream
-	path    string // decoded, checked, matched
-	query   string // client query without the key parameter
-	key     secrets.Value
-	scrub   *scrubber
-	body    []byte // buffered request body, for a retry after 401/403
-	noRetry bool   // the body was too large to buffer
+	u        *upstream
+	path     string // decoded, checked, matched
+	query    string // client query without the key parameters
+	keys     []secrets.Value
+	scrub    *scrubber
+	body     []byte // buffered request body, for a retry after 401/403
+	noRetry  bool   // the body was too large to buffer
+	cacheTTL time.Duration
+	flight   *flight // set on the request that makes a shared vendor call
+	shareKey string
+	served   string // "cache" or "coalesced" when no vendor call was made for it
 
 	reader     *scrubReader // response body, once there is one
 	code       string       // error code answered, if any
 	cause      error        // why, for the log
 	clientGone bool
 	attempts   int
+	bodyError  int // status a vendor reported inside a 200 body
 }
 
 func stateFrom(ctx context.Context) *state {
@@ -333,7 +490,8 @@ func stateFrom(ctx context.Context) *state {
 
 // ServeHTTP handles the whole /api/ tree: it parses /api/{name}/{rest}
 // from the escaped path, checks the path and method against the
-// upstream's routes and forwards the request.
+// upstream's routes and forwards the request, or answers it from the
+// cache or from an identical request already on its way to the vendor.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	name, rest, _ := splitAPIPath(r.URL.EscapedPath())
@@ -347,7 +505,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.refuse(w, r, name, why, apierr.New(http.StatusNotFound, "not_found", "path not found"))
 		return
 	}
-	if ok, allow := matchRoute(u.routes, r.Method, clean); !ok {
+	rt, allow := findRoute(u.routes, r.Method, clean)
+	if rt == nil {
 		if allow == nil {
 			p.refuse(w, r, name, "path not in the allowlist", apierr.New(http.StatusNotFound, "not_found", "path not found"))
 			return
@@ -360,33 +519,60 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.refuse(w, r, name, "upgrade requested", apierr.New(http.StatusBadRequest, "bad_request", "protocol upgrades are not supported here"))
 		return
 	}
-	query, ok := filterQuery(r.URL.RawQuery, u.slot)
+	query, ok := filterQuery(r.URL.RawQuery, u.slots...)
 	if !ok {
 		p.refuse(w, r, name, "bad query", apierr.New(http.StatusBadRequest, "bad_request", "invalid query string"))
 		return
 	}
-	key, err := p.secrets.Get(r.Context(), u.secret)
-	if err == nil && !validHeaderValue(key.Reveal()) {
-		err = errBadKey
-	}
+	keys, secret, err := p.keysFor(r.Context(), u)
 	if err != nil {
 		if r.Context().Err() != nil {
 			return // client gone
 		}
 		p.log.LogAttrs(r.Context(), slog.LevelError, "upstream key unavailable",
-			slog.String("upstream", u.name), slog.String("secret", u.secret), slog.String("err", err.Error()))
+			slog.String("upstream", u.name), slog.String("secret", secret), slog.String("err", err.Error()))
 		apierr.Write(w, apierr.Wrap(err, http.StatusBadGateway, "upstream_config", "the upstream is not configured correctly"))
 		return
 	}
-	st := &state{u: u, path: clean, query: query, key: key, scrub: u.scrubberFor(key)}
+	st := &state{u: u, path: clean, query: query, keys: keys, scrub: u.scrubberFor(keys...), cacheTTL: u.cacheTTL}
+	if rt.cacheTTL >= 0 {
+		st.cacheTTL = rt.cacheTTL
+	}
+	if key, ok := p.shareKey(r, st); ok {
+		p.serveShared(w, r, st, key, start)
+		return
+	}
+	p.forward(w, r, r.Context(), st, start)
+}
+
+// keysFor reads the upstream's secrets; on failure it names the secret.
+func (p *Proxy) keysFor(ctx context.Context, u *upstream) ([]secrets.Value, string, error) {
+	keys := make([]secrets.Value, len(u.keys))
+	for i, ks := range u.keys {
+		k, err := p.secrets.Get(ctx, ks.secret)
+		if err == nil && !validHeaderValue(k.Reveal()) {
+			err = errBadKey
+		}
+		if err != nil {
+			return nil, ks.secret, err
+		}
+		keys[i] = k
+	}
+	return keys, "", nil
+}
+
+// forward sends the request to the vendor. base is the context of the
+// vendor call: the request's own, or one that outlives it while other
+// requests wait for the same answer.
+func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, base context.Context, st *state, start time.Time) {
 	r2 := *r
 	if err := st.bufferBody(&r2); err != nil {
 		if r.Context().Err() == nil {
-			p.refuse(w, r, name, "unreadable body", apierr.New(http.StatusBadRequest, "bad_request", "could not read the request body"))
+			p.refuse(w, r, st.u.name, "unreadable body", apierr.New(http.StatusBadRequest, "bad_request", "could not read the request body"))
 		}
 		return
 	}
-	ctx, cancel := context.WithTimeoutCause(r.Context(), u.timeout, errUpstreamTimeout)
+	ctx, cancel := context.WithTimeoutCause(base, st.u.timeout, errUpstreamTimeout)
 	defer cancel()
 	rw := &responseWriter{w: w, h: make(http.Header)}
 	defer p.finish(r.Context(), st, r.Method, rw, start)
@@ -451,6 +637,12 @@ func (p *Proxy) finish(ctx context.Context, st *state, method string, rw *respon
 	}
 	if st.attempts > 1 {
 		attrs = append(attrs, slog.Int("attempts", st.attempts))
+	}
+	if st.served != "" {
+		attrs = append(attrs, slog.String("served", st.served))
+	}
+	if st.bodyError != 0 {
+		attrs = append(attrs, slog.Int("status_in_body", st.bodyError))
 	}
 	if st.code != "" {
 		attrs = append(attrs, slog.String("code", st.code))

@@ -289,22 +289,26 @@ func TestNoKeyAnywhere(t *testing.T) {
 	paths := []string{"/v1/quote/AAPL", "/v1/echo", "/v1/symbols", "/v1/last/AAPL", "/v1/relative", "/v1/away",
 		"/v1/keypath", "/v1/limited", "/v1/limited-date", "/v1/boom", "/v1/missing", "/v1/stream", "/v1/gzip",
 		"/v1/early", "/v1/trailer", "/v1/link", "/v1/quote/..%2fx", "/v1/nope"}
-	for _, p := range paths {
-		all.Write(h.raw(t, "GET /api/demo"+p+" HTTP/1.1", "Accept-Encoding: gzip", "Cookie: a=b"))
-		all.Write(h.raw(t, "GET /api/demo"+p+"?apikey=client HTTP/1.1", "Range: bytes=0-3"))
+	raw := func(line string, headers ...string) {
+		all.Write(h.raw(t, line, headers...))
+		h.clock.advance(time.Hour) // past any cool-down a vendor 429 started
 	}
-	all.Write(h.raw(t, "POST /api/demo/v1/echo HTTP/1.1", "Content-Length: 5", "Content-Type: text/plain\r\n\r\nhello"))
+	for _, p := range paths {
+		raw("GET /api/demo"+p+" HTTP/1.1", "Accept-Encoding: gzip", "Cookie: a=b")
+		raw("GET /api/demo"+p+"?apikey=client HTTP/1.1", "Range: bytes=0-3")
+	}
+	raw("POST /api/demo/v1/echo HTTP/1.1", "Content-Length: 5", "Content-Type: text/plain\r\n\r\nhello")
 	// The same with a key that has characters escaped differently in
 	// URLs and JSON, and a failing key that makes the vendor echo it.
 	special := `k+y/1=2&<3>"4\5`
 	h.sec.set(secretName, special)
 	h.v.setKeys(special)
 	for _, p := range paths {
-		all.Write(h.raw(t, "GET /api/demo"+p+" HTTP/1.1"))
+		raw("GET /api/demo" + p + " HTTP/1.1")
 	}
 	h.v.setKeys("nobody")
 	for _, p := range paths[:4] {
-		all.Write(h.raw(t, "GET /api/demo"+p+" HTTP/1.1"))
+		raw("GET /api/demo" + p + " HTTP/1.1")
 	}
 	if all.Len() < 300<<10 {
 		t.Fatalf("only %d bytes captured", all.Len())

@@ -25,37 +25,48 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	u := st.u
 	out.URL = &url.URL{Scheme: u.base.Scheme, Host: u.base.Host, Path: u.basePath + st.path}
 	out.Host = ""
-	stripRequestHeaders(out.Header, u.slot)
+	stripRequestHeaders(out.Header, u.slots...)
 	for k, v := range u.headers {
 		out.Header[k] = v
 	}
 	st.inject(out)
 }
 
-// inject puts the key where the upstream wants it and sets the query.
+// inject puts the keys where the upstream wants them and sets the query.
 func (st *state) inject(out *http.Request) {
 	u := st.u
-	k := st.key.Reveal()
-	switch u.kind {
-	case "query":
-		esc := url.QueryEscape(k)
+	if len(u.keys) == 1 && u.keys[0].kind == "query" {
+		// The common case, without a second copy of the query.
+		ks := u.keys[0]
+		esc := url.QueryEscape(st.keys[0].Reveal())
 		var b strings.Builder
-		b.Grow(len(st.query) + len(u.slotEsc) + len(esc) + 2)
+		b.Grow(len(st.query) + len(ks.nameEsc) + len(esc) + 2)
 		if st.query != "" {
 			b.WriteString(st.query)
 			b.WriteByte('&')
 		}
-		b.WriteString(u.slotEsc)
+		b.WriteString(ks.nameEsc)
 		b.WriteByte('=')
 		b.WriteString(esc)
 		out.URL.RawQuery = b.String()
-	case "header":
-		out.URL.RawQuery = st.query
-		out.Header[u.slot] = []string{k}
-	case "bearer":
-		out.URL.RawQuery = st.query
-		out.Header["Authorization"] = []string{"Bearer " + k}
+		return
 	}
+	q := st.query
+	for i, ks := range u.keys {
+		k := st.keys[i].Reveal()
+		switch ks.kind {
+		case "query":
+			if q != "" {
+				q += "&"
+			}
+			q += ks.nameEsc + "=" + url.QueryEscape(k)
+		case "header":
+			out.Header[ks.name] = []string{k}
+		case "bearer":
+			out.Header["Authorization"] = []string{"Bearer " + k}
+		}
+	}
+	out.URL.RawQuery = q
 }
 
 // stripRequestHeaders removes what a browser sends that a vendor must not
@@ -65,7 +76,7 @@ func (st *state) inject(out *http.Request) {
 // headers, browser metadata (Sec-*), tickgate's own CSRF header, the key
 // slot (also with _ for -), Accept-Encoding (see doc.go) and Range (a
 // byte range of a scrubbed body could reveal a key piece by piece).
-func stripRequestHeaders(h http.Header, slot string) {
+func stripRequestHeaders(h http.Header, slots ...string) {
 	for _, v := range h["Connection"] {
 		for name := range strings.SplitSeq(v, ",") {
 			if name = textproto.TrimString(name); name != "" {
@@ -74,13 +85,13 @@ func stripRequestHeaders(h http.Header, slot string) {
 		}
 	}
 	for k := range h {
-		if dropRequestHeader(k, slot) {
+		if dropRequestHeader(k, slots...) {
 			delete(h, k)
 		}
 	}
 }
 
-func dropRequestHeader(k, slot string) bool {
+func dropRequestHeader(k string, slots ...string) bool {
 	ck := http.CanonicalHeaderKey(k)
 	switch ck {
 	case "Connection", "Proxy-Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
@@ -90,8 +101,15 @@ func dropRequestHeader(k, slot string) bool {
 		"X-Csrf", "Accept-Encoding", "Range", "If-Range":
 		return true
 	}
-	return hasPrefixFold(k, "X-Forwarded-") || hasPrefixFold(k, "Sec-") || hasPrefixFold(k, "Proxy-") ||
-		equalHeaderName(k, slot)
+	if hasPrefixFold(k, "X-Forwarded-") || hasPrefixFold(k, "Sec-") || hasPrefixFold(k, "Proxy-") {
+		return true
+	}
+	for _, slot := range slots {
+		if equalHeaderName(k, slot) {
+			return true
+		}
+	}
+	return false
 }
 
 // delFold deletes every header whose name equals name in any case.
@@ -137,12 +155,12 @@ func isHopByHop(ck string) bool {
 	return false
 }
 
-// filterQuery returns the client's raw query without the key parameter
+// filterQuery returns the client's raw query without the key parameters
 // (any case). ok is false for a query that cannot be forwarded safely: a
 // bad escape, a control character, or a semicolon (which some servers
 // treat as a separator: it could smuggle a second key parameter). Pairs
 // with characters that are not valid in a query are re-encoded.
-func filterQuery(raw, slot string) (string, bool) {
+func filterQuery(raw string, slots ...string) (string, bool) {
 	if raw == "" {
 		return "", true
 	}
@@ -165,7 +183,7 @@ func filterQuery(raw, slot string) (string, bool) {
 		if err != nil || hasCtl(dn) || hasCtl(dv) {
 			return "", false
 		}
-		if isSlotParam(pair, slot) {
+		if isSlotParam(pair, slots...) {
 			changed = true
 			continue
 		}

@@ -35,7 +35,8 @@ const (
 // modifyResponse turns vendor errors into contract errors, cleans the
 // headers and puts the body behind the size limit and the scrubber.
 // Returning an error makes ReverseProxy close the body and call
-// errorHandler, before anything is sent to the client.
+// errorHandler, before anything is sent to the client. A request that
+// others wait on shares the answer here, once it is complete.
 func (p *Proxy) modifyResponse(res *http.Response) error {
 	st := stateFrom(res.Request.Context())
 	u := st.u
@@ -50,7 +51,7 @@ func (p *Proxy) modifyResponse(res *http.Response) error {
 	case code == http.StatusTooManyRequests:
 		drain(res)
 		e := apierr.Wrap(fmt.Errorf("vendor answered %d", code), http.StatusTooManyRequests, "upstream_rate_limited", msgRateLimited)
-		e.RetryAfter = retryAfter(res.Header.Get("Retry-After"), time.Now())
+		e.RetryAfter = p.coolDown(u, res.Header)
 		return e
 	case code >= 500:
 		drain(res)
@@ -75,6 +76,7 @@ func (p *Proxy) modifyResponse(res *http.Response) error {
 		res.StatusCode == http.StatusNotModified || res.StatusCode < 200 {
 		// The length of a scrubbed body is unknown without reading it.
 		h.Del("Content-Length")
+		p.share(st, res, nil)
 		return nil
 	}
 	if res.ContentLength > u.maxBytes && h.Get("Content-Encoding") == "" {
@@ -91,6 +93,18 @@ func (p *Proxy) modifyResponse(res *http.Response) error {
 	st.reader = sr
 	res.Body = sr
 	complete, err := sr.prime(primeBytes)
+	if err == nil && !complete && st.flight != nil {
+		if p.flights.wanted(st.flight) || st.cacheable(res) {
+			// Others wait for this answer, or it may be cached: read on,
+			// up to what a shared answer may hold.
+			complete, err = sr.prime(maxSharedBytes)
+		}
+		if err == nil && !complete {
+			// Too large to share: the others send their own requests
+			// now, this one streams.
+			p.flights.finish(st.flight, nil)
+		}
+	}
 	if err != nil {
 		if e := p.classify(res.Request.Context(), err); e != nil {
 			return e
@@ -107,6 +121,9 @@ func (p *Proxy) modifyResponse(res *http.Response) error {
 	if _, ok := h["Content-Type"]; !ok {
 		// Never let a browser sniff a vendor body into HTML on our origin.
 		h.Set("Content-Type", "application/octet-stream")
+	}
+	if complete {
+		p.share(st, res, sr.out[sr.off:])
 	}
 	return nil
 }
@@ -162,7 +179,9 @@ func (p *Proxy) classify(ctx context.Context, err error) *apierr.Error {
 }
 
 // errorHandler answers for the ReverseProxy when the vendor could not be
-// reached or modifyResponse refused its answer.
+// reached, a budget refused the call, or modifyResponse refused the
+// vendor's answer. Requests waiting for the same answer get the same
+// error.
 func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	st := stateFrom(r.Context())
 	e := p.classify(r.Context(), err)
@@ -174,10 +193,19 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	if st.cause == nil {
 		st.cause = err
 	}
+	var force http.Header
+	var rf *refusal
+	if errors.As(err, &rf) {
+		force = rf.header
+	}
+	a := errorAnswer(e, force)
+	if st.flight != nil {
+		p.flights.finish(st.flight, a)
+	}
 	// Headers of a vendor answer are never copied before this point;
 	// start from a clean map anyway.
 	clear(w.Header())
-	apierr.Write(w, e)
+	writeAnswer(w, a, r.Method)
 }
 
 // retryAfter converts a vendor Retry-After (seconds or an HTTP date) to
@@ -194,6 +222,24 @@ func retryAfter(v string, now time.Time) int {
 		secs = int(t.Sub(now).Round(time.Second) / time.Second)
 	}
 	return min(max(secs, 1), 86400)
+}
+
+// vendorRetryAfter is how long the vendor asked to wait after a 429, in
+// whole seconds: Retry-After, else X-RateLimit-Reset (Unix seconds, or
+// seconds from now when small), else 1.
+func vendorRetryAfter(h http.Header, now time.Time) int {
+	if s := retryAfter(h.Get("Retry-After"), now); s > 0 {
+		return s
+	}
+	if v := strings.TrimSpace(h.Get("X-RateLimit-Reset")); v != "" {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
+			if n > 1_000_000_000 {
+				n -= now.Unix()
+			}
+			return int(min(max(n, 1), 86400))
+		}
+	}
+	return 1
 }
 
 // filterResponseHeaders drops what must not reach the browser: cookies,
@@ -274,7 +320,7 @@ func (st *state) rewriteLocation(res *http.Response) error {
 	var b strings.Builder
 	b.WriteString(u.prefix)
 	b.WriteString(rest)
-	if q := removeParam(loc.RawQuery, u.slot); q != "" {
+	if q := removeParam(loc.RawQuery, u.slots...); q != "" {
 		b.WriteByte('?')
 		b.WriteString(q)
 	}
@@ -300,6 +346,7 @@ func (st *state) rewriteLocation(res *http.Response) error {
 type responseWriter struct {
 	w      http.ResponseWriter
 	h      http.Header
+	force  http.Header // replace what the middleware set (the budget's X-RateLimit-*)
 	status int
 }
 
@@ -315,6 +362,9 @@ func (rw *responseWriter) WriteHeader(code int) {
 		if _, set := dst[k]; !set {
 			dst[k] = vv
 		}
+	}
+	for k, vv := range rw.force {
+		dst[k] = vv
 	}
 	rw.w.WriteHeader(code)
 }

@@ -197,11 +197,13 @@ func TestVendorErrors(t *testing.T) {
 	if r.header.Get("X-Ratelimit-Remaining") != "" {
 		t.Errorf("vendor rate-limit headers passed")
 	}
+	h.clock.advance(time.Minute) // past the cool-down the 429 started
 	r = h.get(t, "/api/demo/v1/limited-date")
 	wantError(t, r, http.StatusTooManyRequests, "upstream_rate_limited")
 	if s, _ := strconv.Atoi(r.header.Get("Retry-After")); s < 60 || s > 120 {
 		t.Errorf("Retry-After from a date = %q", r.header.Get("Retry-After"))
 	}
+	h.clock.advance(time.Hour)
 	r = h.get(t, "/api/demo/v1/boom")
 	wantError(t, r, http.StatusBadGateway, "upstream_error")
 	if strings.Contains(r.body, "db.go") || r.header.Get("X-Internal") != "" {

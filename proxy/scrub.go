@@ -35,7 +35,7 @@ const maxURLToken = 8 << 10
 type scrubber struct {
 	prefix  string   // "/api/{name}"
 	base    string   // base URL without trailing slash, e.g. http://127.0.0.1:7070/v2
-	slot    string   // key parameter name removed from rewritten URLs (any case)
+	slots   []string // key parameter names removed from rewritten URLs (any case)
 	keys    []string // key forms, longest first
 	needles []needle // what transform searches for
 	maxLen  int      // longest needle
@@ -47,7 +47,7 @@ type needle struct {
 }
 
 func newScrubber(prefix, base, slot string, keyValues ...string) *scrubber {
-	s := &scrubber{prefix: prefix, base: base, slot: slot}
+	s := &scrubber{prefix: prefix, base: base, slots: []string{slot}}
 	seen := map[string]bool{"": true}
 	for _, k := range keyValues {
 		for _, f := range keyForms(k) {
@@ -281,7 +281,7 @@ func (s *scrubber) relative(rest string) string {
 	b.WriteString(s.prefix)
 	b.WriteString(p)
 	if hasQuery {
-		if q = removeParam(q, s.slot); q != "" {
+		if q = removeParam(q, s.slots...); q != "" {
 			b.WriteByte('?')
 			b.WriteString(q)
 		}
@@ -290,15 +290,16 @@ func (s *scrubber) relative(rest string) string {
 	return s.redactString(b.String())
 }
 
-// removeParam drops every pair of the raw query q whose name is slot in
-// any case (also as slot[] or slot[x], which PHP-style parsers merge).
-func removeParam(q, slot string) string {
-	if slot == "" || q == "" {
+// removeParam drops every pair of the raw query q whose name is one of
+// slots in any case (also as slot[] or slot[x], which PHP-style parsers
+// merge).
+func removeParam(q string, slots ...string) string {
+	if len(slots) == 0 || q == "" {
 		return q
 	}
 	var b strings.Builder
 	for pair := range strings.SplitSeq(q, "&") {
-		if pair == "" || isSlotParam(pair, slot) {
+		if pair == "" || isSlotParam(pair, slots...) {
 			continue
 		}
 		if b.Len() > 0 {
@@ -309,8 +310,8 @@ func removeParam(q, slot string) string {
 	return b.String()
 }
 
-// isSlotParam reports whether the raw query pair names the key slot.
-func isSlotParam(pair, slot string) bool {
+// isSlotParam reports whether the raw query pair names a key slot.
+func isSlotParam(pair string, slots ...string) bool {
 	name, _, _ := strings.Cut(pair, "=")
 	if dn, err := url.QueryUnescape(name); err == nil {
 		name = dn
@@ -318,7 +319,12 @@ func isSlotParam(pair, slot string) bool {
 	if i := strings.IndexByte(name, '['); i > 0 {
 		name = name[:i]
 	}
-	return strings.EqualFold(name, slot)
+	for _, slot := range slots {
+		if slot != "" && strings.EqualFold(name, slot) {
+			return true
+		}
+	}
+	return false
 }
 
 // jsonUnescape decodes the "\/" and "\uXXXX" escapes urlEnd lets into a

@@ -9,8 +9,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
+
+	"github.com/tickgate/tickgate/secrets"
 )
 
 // newTransport returns the default vendor transport: a clone of
@@ -41,9 +44,10 @@ func newTransport(responseHeader time.Duration) *http.Transport {
 }
 
 // retryTransport sends one request to the vendor and, when the vendor
-// refuses the key (401/403), asks the secrets cache for a fresh value and
-// sends the request once more with it. This is how a key rotated in the
-// secrets store takes effect without a restart or a failed user request.
+// refuses the key (401/403, also when reported inside a 200 body), asks
+// the secrets cache for fresh values and sends the request once more
+// with them. This is how a key rotated in the secrets store takes effect
+// without a restart or a failed user request.
 type retryTransport struct{ p *Proxy }
 
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -57,34 +61,50 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	ctx := req.Context()
 	u := st.u
-	fresh, ierr := t.p.secrets.Invalidate(ctx, u.secret, st.key)
-	switch {
-	case ierr != nil:
-		if ctx.Err() == nil {
-			t.p.log.LogAttrs(ctx, slog.LevelWarn, "upstream refused the key; re-reading it failed",
-				slog.String("upstream", u.name), slog.String("secret", u.secret), slog.Int("status", res.StatusCode),
-				slog.String("err", st.safeErr(ierr)))
+	fresh := make([]secrets.Value, len(st.keys))
+	changed := false
+	for i, ks := range u.keys {
+		v, ierr := t.p.secrets.Invalidate(ctx, ks.secret, st.keys[i])
+		switch {
+		case ierr != nil:
+			if ctx.Err() == nil {
+				t.p.log.LogAttrs(ctx, slog.LevelWarn, "upstream refused the key; re-reading it failed",
+					slog.String("upstream", u.name), slog.String("secret", ks.secret), slog.Int("status", res.StatusCode),
+					slog.String("err", st.safeErr(ierr)))
+			}
+			return res, nil
+		case v.IsZero():
+			v = st.keys[i]
+		case !validHeaderValue(v.Reveal()):
+			t.p.log.LogAttrs(ctx, slog.LevelError, "upstream key unusable",
+				slog.String("upstream", u.name), slog.String("secret", ks.secret), slog.String("err", errBadKey.Error()))
+			return res, nil
 		}
-		return res, nil
-	case fresh.Equal(st.key) || fresh.IsZero():
+		if !v.Equal(st.keys[i]) {
+			changed = true
+		}
+		fresh[i] = v
+	}
+	secretAttr := slog.String("secret", u.account)
+	if len(u.keys) > 1 {
+		secretAttr = slog.Any("secrets", secretNames(u))
+	}
+	switch {
+	case !changed:
 		t.p.log.LogAttrs(ctx, slog.LevelWarn, "upstream refused the key; no newer value",
-			slog.String("upstream", u.name), slog.String("secret", u.secret), slog.Int("status", res.StatusCode))
-		return res, nil
-	case !validHeaderValue(fresh.Reveal()):
-		t.p.log.LogAttrs(ctx, slog.LevelError, "upstream key unusable",
-			slog.String("upstream", u.name), slog.String("secret", u.secret), slog.String("err", errBadKey.Error()))
+			slog.String("upstream", u.name), secretAttr, slog.Int("status", res.StatusCode))
 		return res, nil
 	case st.noRetry:
 		t.p.log.LogAttrs(ctx, slog.LevelWarn, "upstream refused the key; new value read, request body too large to retry",
-			slog.String("upstream", u.name), slog.String("secret", u.secret))
+			slog.String("upstream", u.name), secretAttr)
 		return res, nil
 	}
 	t.p.log.LogAttrs(ctx, slog.LevelInfo, "upstream refused the key; retrying with the new value",
-		slog.String("upstream", u.name), slog.String("secret", u.secret))
+		slog.String("upstream", u.name), secretAttr)
 	drain(res)
-	// Scrub both values from now on: the vendor may echo either.
-	st.scrub = u.scrubberFor(st.key, fresh)
-	st.key = fresh
+	// Scrub old and new values from now on: the vendor may echo either.
+	st.scrub = u.scrubberFor(append(slices.Clip(st.keys), fresh...)...)
+	st.keys = fresh
 	retry := req.Clone(ctx)
 	if st.body != nil {
 		retry.Body = io.NopCloser(bytes.NewReader(st.body))
@@ -93,11 +113,27 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.attempt(st, retry)
 }
 
-// attempt sends req once and records the metrics of that attempt.
+func secretNames(u *upstream) []string {
+	out := make([]string, len(u.keys))
+	for i, ks := range u.keys {
+		out[i] = ks.secret
+	}
+	return out
+}
+
+// attempt sends req once, after the account's cool-down and budget allow
+// it, looks for an error inside a small 200 body when the upstream is
+// configured for that, and records the metrics of the attempt.
 func (t *retryTransport) attempt(st *state, req *http.Request) (*http.Response, error) {
+	if err := t.p.admit(req.Context(), st); err != nil {
+		return nil, err
+	}
 	st.attempts++
 	start := time.Now()
 	res, err := t.p.base.RoundTrip(req)
+	if err == nil {
+		st.inspectBody(res)
+	}
 	st.u.duration.Observe(time.Since(start).Seconds())
 	code := ""
 	switch {
