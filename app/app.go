@@ -42,7 +42,10 @@ type Config struct {
 	Secrets  *secrets.Cache
 	Users    *session.Users
 	Store    session.Store
-	Logger   *slog.Logger
+	// SessionEvents tell the replicas sharing Store when a session ends
+	// (the Redis store); nil for one process. Close the App before them.
+	SessionEvents session.Events
+	Logger        *slog.Logger
 	// Registry is served on the admin listener; nil creates a fresh one.
 	Registry *prometheus.Registry
 	// Metrics are the collectors registered on Registry; nil registers
@@ -118,6 +121,7 @@ func New(cfg Config) (*App, error) {
 
 	a.sessions, err = session.NewManager(session.Config{
 		Store:          cfg.Store,
+		Events:         cfg.SessionEvents,
 		Users:          cfg.Users,
 		Idle:           cfg.Settings.SessionIdle,
 		Max:            cfg.Settings.SessionMax,

@@ -21,7 +21,8 @@
 //     WebSocket control messages ([Manager.Touch]); writes to the store are
 //     throttled to one per TouchEvery;
 //   - the absolute deadline, ExpiresAt = login + Max (12h by default);
-//   - logout or [Manager.Revoke].
+//   - logout, [Manager.Revoke] or [Manager.RevokeUser] (every session of
+//     a user, through the store's per-user index, [UserIndex]).
 //
 // A session is valid strictly before its deadlines. The Manager checks the
 // deadlines itself on every lookup; the Store's time to live only reclaims
@@ -42,10 +43,23 @@
 // # Watches
 //
 // Long-lived connections call [Manager.Watch] with their session's key and
-// close (WebSocket code 4001) when the channel closes: at once on logout
-// or revocation here, and within CheckInterval (1s) on expiry or on
-// deletion by another replica sharing the store. One goroutine checks all
-// watched sessions; [Manager.Close] stops it.
+// close (WebSocket code 4001) when the channel closes: at once on logout,
+// revocation or an expiry this Manager notices, and within CheckInterval
+// (1s) on any other expiry or on deletion by another replica sharing the
+// store. One goroutine checks all watched sessions; [Manager.Close] stops
+// it.
+//
+// # Replicas
+//
+// Replicas sharing a store (session/redisstore) also share [Events]: the
+// Manager that ends a session (logout, revocation, idle or absolute
+// expiry) announces its key, and every Manager, on receiving it, fires its
+// local watchers without touching the store, so the session's WebSockets
+// close on every replica within moments. Announcements may be lost (Redis
+// pub/sub is at-most-once, e.g. while a replica reconnects); the periodic
+// check, which reads the store, is the backstop. A store failure never
+// ends a session: the check then judges by the deadlines of the record it
+// last read.
 //
 // # Stores
 //
@@ -76,6 +90,7 @@
 //		AllowedOrigins: []string{"https://app.example.com"},
 //		Secure:         func(r *http.Request) bool { return r.TLS != nil },
 //		LoginLimiter:   loginLimiter,
+//		Events:         redisStore, // nil for one process
 //		Logger:         logger,
 //	})
 //	if err != nil { ... }

@@ -1,6 +1,9 @@
 package session
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 var (
 	// ErrNotFound: the store has no live record for the key, or the
@@ -13,6 +16,11 @@ var (
 	// ErrInvalidArgument: a store was given an empty key or a
 	// non-positive time to live.
 	ErrInvalidArgument = errors.New("session: invalid argument")
+
+	// ErrNoUserIndex: Manager.RevokeUser needs a Store that implements
+	// UserIndex (memstore and redisstore both do). It wraps
+	// errors.ErrUnsupported.
+	ErrNoUserIndex = fmt.Errorf("session: the store has no per-user index: %w", errors.ErrUnsupported)
 
 	// ErrInvalidConfig is wrapped by NewManager's validation errors.
 	ErrInvalidConfig = errors.New("session: invalid config")

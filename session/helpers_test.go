@@ -58,6 +58,18 @@ type countingStore struct {
 	gets, touches, creates, deletes atomic.Int64
 	failGet, failTouch, failCreate  atomic.Bool
 	failDelete                      atomic.Bool
+	// partialDeleteUser makes DeleteUser delete everything but report
+	// only the first key, with an error, as a store failing midway would.
+	partialDeleteUser atomic.Bool
+}
+
+// DeleteUser forwards to the wrapped store's session.UserIndex.
+func (s *countingStore) DeleteUser(ctx context.Context, user string) ([]string, error) {
+	keys, err := s.Store.(session.UserIndex).DeleteUser(ctx, user)
+	if err == nil && s.partialDeleteUser.Load() {
+		return keys[:min(1, len(keys))], errStoreDown
+	}
+	return keys, err
 }
 
 var errStoreDown = errors.New("store down: dial tcp 10.0.0.1:6379: connection refused")

@@ -54,6 +54,14 @@ type LoginLimiter interface {
 type Config struct {
 	// Store keeps the session records. The Manager does not close it.
 	Store Store
+	// Events carries session-end announcements between replicas sharing
+	// Store (the Redis store's pub/sub), so that logout, revocation and
+	// expiry close the session's WebSockets on every replica within
+	// moments. nil: a single process, or replicas that rely on their
+	// periodic check alone (within CheckInterval). NewManager subscribes
+	// (waiting for the bus to confirm, within its own timeout) and Close
+	// unsubscribes; close the Manager before the Events' owner.
+	Events Events
 	// Users are the accounts Login checks.
 	Users *Users
 	// AllowedOrigins are the origins (scheme://host[:port]) browsers use
@@ -100,6 +108,7 @@ type Config struct {
 // long-lived connections when their session ends.
 type Manager struct {
 	store         Store
+	events        Events
 	users         *Users
 	origins       map[string]bool
 	idle, max     time.Duration
@@ -118,13 +127,14 @@ type Manager struct {
 	watches map[string]*watchEntry
 	closed  bool
 
-	cancel    context.CancelFunc
-	done      chan struct{}
-	closeOnce sync.Once
+	cancel     context.CancelFunc
+	done       chan struct{}
+	stopEvents func()
+	closeOnce  sync.Once
 }
 
-// NewManager validates cfg and starts the goroutine that checks watched
-// sessions; Close stops it.
+// NewManager validates cfg, subscribes to cfg.Events if set, and starts the
+// goroutine that checks watched sessions; Close stops both.
 func NewManager(cfg Config) (*Manager, error) {
 	var errs []error
 	bad := func(format string, args ...any) {
@@ -202,6 +212,7 @@ func NewManager(cfg Config) (*Manager, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Manager{
 		store:         cfg.Store,
+		events:        cfg.Events,
 		users:         cfg.Users,
 		origins:       origins,
 		idle:          cfg.Idle,
@@ -220,20 +231,27 @@ func NewManager(cfg Config) (*Manager, error) {
 		cancel:        cancel,
 		done:          make(chan struct{}),
 	}
+	if m.events != nil {
+		m.stopEvents = m.events.Subscribe(ctx, m.onEvent)
+	}
 	go m.run(ctx)
 	return m, nil
 }
 
-// Close stops the watch checker and waits for it. It does not close the
-// Store, and leaves open watches alone (shutdown closes their connections
-// with its own code); Watch after Close returns an ended channel. Close is
-// safe to call twice.
+// Close unsubscribes from Events and stops the watch checker, waiting for
+// both. It closes neither the Store nor the Events (close those after the
+// Manager), and leaves open watches alone (shutdown closes their
+// connections with its own code); Watch after Close returns an ended
+// channel. Close is safe to call twice.
 func (m *Manager) Close() {
 	m.closeOnce.Do(func() {
 		m.mu.Lock()
 		m.closed = true
 		m.mu.Unlock()
 		m.cancel()
+		if m.stopEvents != nil {
+			m.stopEvents()
+		}
 		<-m.done
 	})
 }
@@ -243,16 +261,6 @@ func (m *Manager) Ready(ctx context.Context) error {
 	if err := m.store.Ping(ctx); err != nil {
 		return fmt.Errorf("session store: %w", err)
 	}
-	return nil
-}
-
-// Revoke ends the session stored under key at once: its record is deleted
-// and its watchers fire. Other replicas notice within CheckInterval.
-func (m *Manager) Revoke(ctx context.Context, key string) error {
-	if err := m.store.Delete(ctx, key); err != nil {
-		return fmt.Errorf("revoke session: %w", err)
-	}
-	m.end(key)
 	return nil
 }
 
@@ -358,15 +366,23 @@ func (m *Manager) toSession(rec Record) *Session {
 	}
 }
 
-// expire deletes an expired record, fires its watchers and writes the audit
-// line.
-func (m *Manager) expire(ctx context.Context, rec Record, reason string, attrs ...slog.Attr) {
+// expire deletes an expired record, fires its watchers, writes the audit
+// line and, when announce is set, tells the other replicas (Events). The
+// periodic check does not announce what it could only judge from a cached
+// record because the store failed: the bus is most likely down too, and
+// every replica holds the same deadlines.
+func (m *Manager) expire(ctx context.Context, rec Record, reason string, announce bool, attrs ...slog.Attr) {
 	if err := m.store.Delete(ctx, rec.Key); err != nil {
 		m.log.WarnContext(ctx, "session: delete expired session", "user", rec.User, "err", err)
 	}
 	m.end(rec.Key)
 	attrs = append(attrs, slog.Bool("audit", true), slog.String("user", rec.User), slog.String("reason", reason))
 	m.log.LogAttrs(ctx, slog.LevelInfo, "session expired", attrs...)
+	if announce {
+		if err := m.announce(ctx, rec.Key); err != nil {
+			m.warnAnnounce(ctx, 1, err)
+		}
+	}
 }
 
 // normalizeOrigin returns the lower-case scheme://host[:port] form of an

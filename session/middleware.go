@@ -53,7 +53,7 @@ func (m *Manager) load(r *http.Request) (*Session, error) {
 	}
 	now := m.now()
 	if reason := m.expired(rec, now); reason != "" {
-		m.expire(ctx, rec, reason, slog.String("client_ip", m.clientIP(r)))
+		m.expire(ctx, rec, reason, true, slog.String("client_ip", m.clientIP(r)))
 		return nil, nil
 	}
 	if !m.passive(r) {
@@ -107,7 +107,7 @@ func (m *Manager) Touch(ctx context.Context, key string) error {
 		return fmt.Errorf("touch session: %w", err)
 	}
 	if reason := m.expired(rec, now); reason != "" {
-		m.expire(ctx, rec, reason)
+		m.expire(ctx, rec, reason, true)
 		return ErrNotFound
 	}
 	rec, err = m.touch(ctx, rec, now)

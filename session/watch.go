@@ -19,9 +19,10 @@ type watchEntry struct {
 type watcher struct{ ended chan struct{} }
 
 // Watch returns a channel that is closed when the session stored under key
-// ends: logout or Revoke on this Manager at once; expiry (idle or
-// absolute), or deletion by another replica, at the next periodic check
-// (CheckInterval). One goroutine checks all watches, reading each watched
+// ends: at once on logout, Revoke, RevokeUser or an expiry noticed by this
+// Manager, or by another replica that announces it (Config.Events); at the
+// latest at the next periodic check (CheckInterval), which reads the store
+// and so also catches announcements that were lost. One goroutine checks all watches, reading each watched
 // session once per interval however many watchers it has. Call stop when
 // the connection ends to release the watch; stop is safe to call twice.
 //
@@ -60,17 +61,20 @@ func (m *Manager) Watch(key string) (ended <-chan struct{}, stop func()) {
 	}
 }
 
-// end fires and forgets every watcher of key.
-func (m *Manager) end(key string) {
+// end fires and forgets every watcher of key and returns how many there
+// were.
+func (m *Manager) end(key string) int {
 	m.mu.Lock()
 	e := m.watches[key]
 	delete(m.watches, key)
 	m.mu.Unlock()
-	if e != nil {
-		for w := range e.subs {
-			close(w.ended)
-		}
+	if e == nil {
+		return 0
 	}
+	for w := range e.subs {
+		close(w.ended)
+	}
+	return len(e.subs)
 }
 
 // noteRecord remembers rec for a watched session.
@@ -144,7 +148,7 @@ func (m *Manager) checkWatches(ctx context.Context) {
 			continue
 		}
 		if reason := m.expired(rec, now); reason != "" {
-			m.expire(ctx, rec, reason)
+			m.expire(ctx, rec, reason, !failed[k])
 			continue
 		}
 		if !failed[k] {

@@ -183,25 +183,33 @@ func (st *setup) close() {
 	st.closers = nil
 }
 
-// openStore opens the session store the settings name. A Redis store that
-// does not answer at start-up is an error: tickgate never falls back to
-// memory, which would silently split sessions between replicas.
-func openStore(ctx context.Context, s config.Settings, log *slog.Logger) (session.Store, error) {
+// openStore opens the session store the settings name, and the events
+// that tell the other replicas sharing it when a session ends (nil for
+// the memory store: one process). A Redis store that does not answer at
+// start-up is an error: tickgate never falls back to memory, which would
+// silently split sessions between replicas. Closing the store closes the
+// events too; close the session Manager first.
+func openStore(ctx context.Context, s config.Settings, log *slog.Logger) (session.Store, session.Events, error) {
 	switch s.SessionStore {
 	case "redis":
-		st, err := redisstore.New(redisstore.Config{URL: s.RedisURL, Logger: log.With("component", "redisstore")})
+		st, err := redisstore.New(redisstore.Config{
+			URL:    s.RedisURL,
+			Prefix: s.RedisPrefix + "session:",
+			Logger: log.With("component", "redisstore"),
+		})
 		if err != nil {
-			return nil, fmt.Errorf("TICKGATE_REDIS_URL: %w", err)
+			return nil, nil, fmt.Errorf("TICKGATE_REDIS_URL: %w", err)
 		}
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		if err := st.Ping(pctx); err != nil {
 			_ = st.Close()
-			return nil, fmt.Errorf("TICKGATE_REDIS_URL: session store not answering: %w", err)
+			return nil, nil, fmt.Errorf("TICKGATE_REDIS_URL: session store not answering: %w", err)
 		}
-		return st, nil
+		return st, st, nil
 	default:
-		return memstore.New(memstore.Config{})
+		st, err := memstore.New(memstore.Config{})
+		return st, nil, err
 	}
 }
 
@@ -263,25 +271,29 @@ func serve(ctx context.Context, env environment, stderr io.Writer) error {
 		defer adminLn.Close()
 	}
 
-	store, err := openStore(ctx, st.settings, log)
+	store, events, err := openStore(ctx, st.settings, log)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 
 	a, err := app.New(app.Config{
-		Settings: st.settings,
-		File:     st.file,
-		Secrets:  st.cache,
-		Users:    st.users,
-		Store:    store,
-		Logger:   log,
-		Registry: reg,
-		Metrics:  m,
+		Settings:      st.settings,
+		File:          st.file,
+		Secrets:       st.cache,
+		Users:         st.users,
+		Store:         store,
+		SessionEvents: events,
+		Logger:        log,
+		Registry:      reg,
+		Metrics:       m,
 	})
 	if err != nil {
 		return err
 	}
+	// Deferred after store.Close, so it runs before: the session Manager
+	// unsubscribes from the store's events and stops its checks before
+	// the store closes.
 	defer a.Close()
 	st.cache.Start()
 

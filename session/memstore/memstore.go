@@ -3,6 +3,7 @@ package memstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,6 +30,7 @@ type Store struct {
 
 	mu      sync.RWMutex
 	entries map[string]entry
+	byUser  map[string]map[string]struct{} // user → keys of entries
 	closed  bool
 
 	stop      chan struct{}
@@ -44,6 +46,7 @@ type entry struct {
 var (
 	_ session.Store       = (*Store)(nil)
 	_ session.MultiGetter = (*Store)(nil)
+	_ session.UserIndex   = (*Store)(nil)
 )
 
 // New returns a Store and starts its sweeper.
@@ -60,6 +63,7 @@ func New(cfg Config) (*Store, error) {
 	s := &Store{
 		now:     cfg.Now,
 		entries: map[string]entry{},
+		byUser:  map[string]map[string]struct{}{},
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
@@ -87,7 +91,22 @@ func (s *Store) removeExpired() {
 	defer s.mu.Unlock()
 	for k, e := range s.entries {
 		if !now.Before(e.deadline) {
-			delete(s.entries, k)
+			s.remove(k)
+		}
+	}
+}
+
+// remove deletes the entry under key and its index entry. s.mu is held.
+func (s *Store) remove(key string) {
+	e, ok := s.entries[key]
+	if !ok {
+		return
+	}
+	delete(s.entries, key)
+	if keys := s.byUser[e.rec.User]; keys != nil {
+		delete(keys, key)
+		if len(keys) == 0 {
+			delete(s.byUser, e.rec.User)
 		}
 	}
 }
@@ -106,7 +125,14 @@ func (s *Store) Create(_ context.Context, rec session.Record, ttl time.Duration)
 	if e, ok := s.entries[rec.Key]; ok && now.Before(e.deadline) {
 		return session.ErrExists
 	}
+	s.remove(rec.Key) // an expired entry not yet swept
 	s.entries[rec.Key] = entry{rec: rec, deadline: now.Add(ttl)}
+	keys := s.byUser[rec.User]
+	if keys == nil {
+		keys = map[string]struct{}{}
+		s.byUser[rec.User] = keys
+	}
+	keys[rec.Key] = struct{}{}
 	return nil
 }
 
@@ -155,7 +181,7 @@ func (s *Store) Touch(_ context.Context, key string, lastSeen time.Time, ttl tim
 	}
 	e, ok := s.entries[key]
 	if !ok || !now.Before(e.deadline) {
-		delete(s.entries, key)
+		s.remove(key)
 		return session.ErrNotFound
 	}
 	e.rec.LastSeen = lastSeen
@@ -171,8 +197,32 @@ func (s *Store) Delete(_ context.Context, key string) error {
 	if s.closed {
 		return session.ErrClosed
 	}
-	delete(s.entries, key)
+	s.remove(key)
 	return nil
+}
+
+// DeleteUser implements session.UserIndex: it deletes every record of
+// user and returns the keys of those that were live, sorted.
+func (s *Store) DeleteUser(_ context.Context, user string) ([]string, error) {
+	if user == "" {
+		return nil, fmt.Errorf("memstore: delete user: %w", session.ErrInvalidArgument)
+	}
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, session.ErrClosed
+	}
+	deleted := []string{}
+	for k := range s.byUser[user] {
+		if now.Before(s.entries[k].deadline) {
+			deleted = append(deleted, k)
+		}
+		delete(s.entries, k)
+	}
+	delete(s.byUser, user)
+	slices.Sort(deleted)
+	return deleted, nil
 }
 
 // Ping implements session.Store.
@@ -202,6 +252,7 @@ func (s *Store) Close() error {
 		s.mu.Lock()
 		s.closed = true
 		s.entries = nil
+		s.byUser = nil
 		s.mu.Unlock()
 	})
 	return nil

@@ -142,10 +142,90 @@ func TestClosedStore(t *testing.T) {
 	}
 	_, checks["Get"] = st.Get(ctx, key)
 	_, checks["GetMany"] = st.GetMany(ctx, []string{key})
+	_, checks["DeleteUser"] = st.DeleteUser(ctx, "alice")
 	for op, err := range checks {
 		if !errors.Is(err, session.ErrClosed) {
 			t.Errorf("%s after Close = %v, want ErrClosed", op, err)
 		}
+	}
+}
+
+// TestUserIndexFollowsRecords: the per-user index forgets keys when their
+// records go, whichever way (Delete, a Touch that finds them expired, the
+// sweeper, DeleteUser), so it does not grow with past sessions.
+func TestUserIndexFollowsRecords(t *testing.T) {
+	t.Parallel()
+	clk := &clock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	st, err := memstore.New(memstore.Config{Now: clk.Now, SweepInterval: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	create := func(user string, ttl time.Duration) string {
+		t.Helper()
+		key := sessiontest.Key(t)
+		if err := st.Create(ctx, session.Record{Key: key, User: user}, ttl); err != nil {
+			t.Fatal(err)
+		}
+		return key
+	}
+	deleted, touched, swept := create("alice", time.Hour), create("bob", time.Minute), create("carol", time.Minute)
+	live := create("dave", time.Hour)
+	if got := st.IndexedUsers(); got != 4 {
+		t.Fatalf("IndexedUsers = %d, want 4", got)
+	}
+	if err := st.Delete(ctx, deleted); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(2 * time.Minute)
+	if err := st.Touch(ctx, touched, clk.Now(), time.Hour); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("Touch of an expired record = %v, want ErrNotFound", err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for st.Len() != 1 || st.IndexedUsers() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after sweeps: Len = %d, IndexedUsers = %d; want 1 and 1", st.Len(), st.IndexedUsers())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := st.Get(ctx, swept); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("Get of a swept record = %v", err)
+	}
+	keys, err := st.DeleteUser(ctx, "dave")
+	if err != nil || len(keys) != 1 || keys[0] != live {
+		t.Fatalf("DeleteUser(dave) = %d keys, %v; want his one session", len(keys), err)
+	}
+	if st.Len() != 0 || st.IndexedUsers() != 0 {
+		t.Fatalf("after DeleteUser: Len = %d, IndexedUsers = %d; want 0 and 0", st.Len(), st.IndexedUsers())
+	}
+}
+
+// TestDeleteUserSkipsExpired: DeleteUser removes a user's expired records
+// not yet swept but returns only the live ones (their connections are
+// already being closed by the expiry).
+func TestDeleteUserSkipsExpired(t *testing.T) {
+	t.Parallel()
+	clk := &clock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	st, err := memstore.New(memstore.Config{Now: clk.Now, SweepInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	old, live := sessiontest.Key(t), sessiontest.Key(t)
+	for key, ttl := range map[string]time.Duration{old: time.Minute, live: time.Hour} {
+		if err := st.Create(ctx, session.Record{Key: key, User: "alice"}, ttl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Add(time.Minute)
+	keys, err := st.DeleteUser(ctx, "alice")
+	if err != nil || len(keys) != 1 || keys[0] != live {
+		t.Fatalf("DeleteUser = %d keys, %v; want the live one only", len(keys), err)
+	}
+	if st.Len() != 0 {
+		t.Fatalf("Len = %d after DeleteUser, want 0", st.Len())
 	}
 }
 

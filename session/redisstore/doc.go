@@ -39,12 +39,13 @@
 // Each call is bounded by Config.OpTimeout (500ms by default), so while
 // Redis is down or stalled every method returns an error quickly (never
 // session.ErrNotFound, which would log users out) and the Manager answers
-// 503. Nothing falls back to memory, and nothing needs restarting: the
-// go-redis pool reconnects when Redis returns. A client made from
-// Config.URL honours context deadlines and gives up a connection attempt
-// after max(OpTimeout, 1s), so Close is quick even while packets are
-// dropped; a client passed as Config.Client should be set up alike. After
-// Close every method
+// 503. Error replies about the server rather than a key (LOADING while
+// Redis restarts, READONLY, OOM) are failures too. Nothing falls back to
+// memory, and nothing needs restarting: the go-redis pool reconnects when
+// Redis returns. A client made from Config.URL honours context deadlines
+// and gives up a connection attempt after OpTimeout (at least 1s, at most
+// 5s), so Close is quick even while packets are dropped; a client passed
+// as Config.Client should be set up alike. After Close every method
 // returns session.ErrClosed. Error texts name the operation, never a key.
 //
 // # Revocation events

@@ -11,16 +11,28 @@ import (
 // members are record keys, scored by the time after which the record
 // cannot exist (see indexAddSrc). Create adds to it before writing the
 // record and Delete removes from it after deleting the record, in separate
-// calls (one key per script keeps Redis Cluster usable), so the index may
-// briefly hold a key whose record is absent or, after a failed Create,
-// belongs to someone else. Such stale entries are tolerated: UserKeys and
-// DeleteUser check each record's owner, never act on another user's
-// record, and drop stale entries as they go.
+// calls (one key per script keeps Redis Cluster usable), so an entry's
+// record may be absent: not yet written, already deleted or expired, or,
+// after a Create that found the key taken, someone else's.
+//
+// Readers check each record's owner and never act on another user's
+// record. They drop entries that can never name one of the user's records
+// (another user's record, a non-record value, an unusable key) but leave
+// entries whose record is absent, since a concurrent Create may be about
+// to write it: dropping that entry would hide the new session from every
+// later DeleteUser. Absent entries go when their deadline passes (the
+// next Create prunes them) or when Delete removes them.
+
+// entry states, as returned by deleteIfOwnerSrc.
+const (
+	entryAbsent  = 0  // no record under the key (yet, or any more)
+	entryOwned   = 1  // a record of the user
+	entryForeign = -1 // another user's record, or not a record
+)
 
 // UserKeys returns the keys of user's live sessions, in the order of their
-// deadlines, and removes stale entries from the user's index. A user with
-// no sessions gets an empty slice; an empty user name is
-// session.ErrInvalidArgument.
+// deadlines. A user with no sessions gets an empty slice; an empty user
+// name is session.ErrInvalidArgument.
 func (s *Store) UserKeys(ctx context.Context, user string) ([]string, error) {
 	const op = "user keys"
 	if user == "" {
@@ -29,36 +41,37 @@ func (s *Store) UserKeys(ctx context.Context, user string) ([]string, error) {
 	if s.closed.Load() {
 		return nil, errClosed(op)
 	}
-	members, err := s.indexMembers(ctx, user)
+	members, drop, err := s.indexMembers(ctx, user)
 	if err != nil {
 		return nil, fail(op, err)
 	}
 	keys := make([]string, 0, len(members))
-	var stale []any
 	for start := 0; start < len(members); start += batchSize {
 		batch := members[start:min(start+batchSize, len(members))]
-		owned, err := s.owners(ctx, user, batch)
+		states, err := s.entryStates(ctx, user, batch)
 		if err != nil {
 			return nil, fail(op, err)
 		}
 		for i, k := range batch {
-			if owned[i] {
+			switch states[i] {
+			case entryOwned:
 				keys = append(keys, k)
-			} else {
-				stale = append(stale, k)
+			case entryForeign:
+				drop = append(drop, k)
 			}
 		}
 	}
-	s.dropFromIndex(ctx, op, user, stale)
+	s.dropFromIndex(ctx, op, user, drop)
 	return keys, nil
 }
 
 // DeleteUser deletes every session of user ("log out everywhere") and
 // returns the keys it deleted, so the caller can announce them (Publish)
 // and end their connections. Records of other users are never deleted,
-// whatever the index says. A session created while DeleteUser runs may
-// survive it. On an error, the keys deleted so far are returned with it.
-// An empty user name is session.ErrInvalidArgument.
+// whatever the index says. A session whose Create runs concurrently may
+// survive this call, but stays in the index for the next one. On an
+// error, the keys deleted so far are returned with it. An empty user name
+// is session.ErrInvalidArgument.
 func (s *Store) DeleteUser(ctx context.Context, user string) ([]string, error) {
 	const op = "delete user"
 	if user == "" {
@@ -67,49 +80,55 @@ func (s *Store) DeleteUser(ctx context.Context, user string) ([]string, error) {
 	if s.closed.Load() {
 		return nil, errClosed(op)
 	}
-	members, err := s.indexMembers(ctx, user)
+	members, drop, err := s.indexMembers(ctx, user)
 	if err != nil {
 		return nil, fail(op, err)
 	}
 	deleted := make([]string, 0, len(members))
 	for start := 0; start < len(members); start += batchSize {
 		batch := members[start:min(start+batchSize, len(members))]
-		gone, err := s.deleteOwned(ctx, user, batch)
-		deleted = append(deleted, gone...)
+		states, err := s.deleteOwned(ctx, user, batch)
+		for i, k := range batch {
+			switch states[i] {
+			case entryOwned:
+				deleted = append(deleted, k)
+				drop = append(drop, k)
+			case entryForeign:
+				drop = append(drop, k)
+			}
+		}
 		if err != nil {
+			s.dropFromIndex(ctx, op, user, drop)
 			return deleted, fail(op, err)
 		}
 	}
-	processed := make([]any, len(members))
-	for i, k := range members {
-		processed[i] = k
-	}
-	// Only the members handled here: a session added meanwhile keeps its
-	// entry.
-	s.dropFromIndex(ctx, op, user, processed)
+	s.dropFromIndex(ctx, op, user, drop)
 	return deleted, nil
 }
 
-// indexMembers returns the record keys in user's index that can name a
-// record.
-func (s *Store) indexMembers(ctx context.Context, user string) ([]string, error) {
+// indexMembers returns the members of user's index that can name a record,
+// and, in drop, those that cannot.
+func (s *Store) indexMembers(ctx context.Context, user string) (members []string, drop []any, err error) {
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
-	members, err := s.client.ZRange(ctx, s.userKey(user), 0, -1).Result()
+	all, err := s.client.ZRange(ctx, s.userKey(user), 0, -1).Result()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	valid := members[:0]
-	for _, k := range members {
+	members = make([]string, 0, len(all))
+	for _, k := range all {
 		if validKey(k) {
-			valid = append(valid, k)
+			members = append(members, k)
+		} else {
+			drop = append(drop, k)
 		}
 	}
-	return valid, nil
+	return members, drop, nil
 }
 
-// owners reports, for each key, whether it holds a record of user.
-func (s *Store) owners(ctx context.Context, user string, keys []string) ([]bool, error) {
+// entryStates reads, for each key, whether it holds a record of user
+// (entryOwned), nothing (entryAbsent) or something else (entryForeign).
+func (s *Store) entryStates(ctx context.Context, user string, keys []string) ([]int, error) {
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
 	cmds := make([]*redis.StringCmd, len(keys))
@@ -122,25 +141,31 @@ func (s *Store) owners(ctx context.Context, user string, keys []string) ([]bool,
 	if err != nil && !errors.Is(err, redis.Nil) && !isWrongType(err) {
 		return nil, err
 	}
-	owned := make([]bool, len(keys))
+	states := make([]int, len(keys))
 	for i, cmd := range cmds {
 		u, err := cmd.Result()
 		switch {
-		case err == nil:
-			owned[i] = u == user
-		case errors.Is(err, redis.Nil) || isWrongType(err):
-			// absent, or not a record: stale
+		case err == nil && u == user:
+			states[i] = entryOwned
+		case err == nil || isWrongType(err):
+			states[i] = entryForeign
+		case errors.Is(err, redis.Nil):
+			// HGET cannot tell an absent key from a hash without the
+			// field; the latter is no record of ours either way, and
+			// leaving its entry is the safe choice.
+			states[i] = entryAbsent
 		default:
 			return nil, err
 		}
 	}
-	return owned, nil
+	return states, nil
 }
 
 // deleteOwned deletes those of keys that hold a record of user and
-// returns them. The script is sent with EVAL: a pipeline cannot fall back
-// from EVALSHA on NOSCRIPT, and this path is rare.
-func (s *Store) deleteOwned(ctx context.Context, user string, keys []string) ([]string, error) {
+// returns the state each key was in. The script is sent with EVAL, not
+// EVALSHA: a pipeline cannot fall back on NOSCRIPT, and this path is rare.
+// On an error, states still reports the deletions that were made.
+func (s *Store) deleteOwned(ctx context.Context, user string, keys []string) ([]int, error) {
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
 	cmds := make([]*redis.Cmd, len(keys))
@@ -150,16 +175,13 @@ func (s *Store) deleteOwned(ctx context.Context, user string, keys []string) ([]
 		}
 		return nil
 	})
-	var deleted []string
+	states := make([]int, len(keys))
 	for i, cmd := range cmds {
-		if n, err := cmd.Int(); err == nil && n == 1 {
-			deleted = append(deleted, keys[i])
+		if n, err := cmd.Int(); err == nil {
+			states[i] = n
 		}
 	}
-	if err != nil {
-		return deleted, err
-	}
-	return deleted, nil
+	return states, err
 }
 
 // dropFromIndex removes keys from user's index, best effort: a failure

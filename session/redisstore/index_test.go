@@ -83,9 +83,10 @@ func TestUserIndex(t *testing.T) {
 	}
 }
 
-// TestUserIndexStaleEntries: entries whose record is gone, belongs to
-// someone else or is not a record are tolerated, never acted on, and
-// dropped by UserKeys and DeleteUser.
+// TestUserIndexStaleEntries: entries whose record belongs to someone else,
+// is not a record or has an unusable key are never acted on and are
+// dropped by UserKeys and DeleteUser; entries whose record is absent are
+// skipped but kept, as a Create may be about to write the record.
 func TestUserIndexStaleEntries(t *testing.T) {
 	t.Parallel()
 	prefix := testPrefix(t)
@@ -97,17 +98,31 @@ func TestUserIndexStaleEntries(t *testing.T) {
 	mustCreate(t, st, mine, time.Hour)
 	bobs := record(sessiontest.Key(t), "bob")
 	mustCreate(t, st, bobs, time.Hour)
-	gone, foreign := sessiontest.Key(t), sessiontest.Key(t)
+	absent, foreign := sessiontest.Key(t), sessiontest.Key(t)
 	if err := admin.Set(ctx, prefix+foreign, "x", time.Hour).Err(); err != nil {
 		t.Fatal(err)
 	}
 	index := prefix + "user:alice"
 	future := float64(time.Now().Add(time.Hour).UnixMilli())
-	for _, k := range []string{bobs.Key, gone, foreign, "bad:key"} {
-		if err := admin.ZAdd(ctx, index, redis.Z{Score: future, Member: k}).Err(); err != nil {
-			t.Fatal(err)
+	addEntries := func(keys ...string) {
+		t.Helper()
+		for _, k := range keys {
+			if err := admin.ZAdd(ctx, index, redis.Z{Score: future, Member: k}).Err(); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
+	wantIndex := func(when string, want ...string) {
+		t.Helper()
+		members, err := admin.ZRange(ctx, index, 0, -1).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(sorted(members), sorted(want)) {
+			t.Errorf("index %s = %v, want %v", when, members, want)
+		}
+	}
+	addEntries(bobs.Key, absent, foreign, "bad:key")
 
 	got, err := st.UserKeys(ctx, "alice")
 	if err != nil {
@@ -116,20 +131,9 @@ func TestUserIndexStaleEntries(t *testing.T) {
 	if !slices.Equal(got, []string{mine.Key}) {
 		t.Fatalf("UserKeys = %v, want only alice's session", got)
 	}
-	members, err := admin.ZRange(ctx, index, 0, -1).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(sorted(members), sorted([]string{mine.Key, "bad:key"})) {
-		t.Errorf("index after UserKeys = %v, want alice's session (and the unusable member, which is ignored)", members)
-	}
+	wantIndex("after UserKeys", mine.Key, absent)
 
-	// Put the stale entries back: DeleteUser must not touch them either.
-	for _, k := range []string{bobs.Key, foreign} {
-		if err := admin.ZAdd(ctx, index, redis.Z{Score: future, Member: k}).Err(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addEntries(bobs.Key, foreign, "bad:key")
 	deleted, err := st.DeleteUser(ctx, "alice")
 	if err != nil {
 		t.Fatal(err)
@@ -137,11 +141,41 @@ func TestUserIndexStaleEntries(t *testing.T) {
 	if !slices.Equal(deleted, []string{mine.Key}) {
 		t.Errorf("DeleteUser = %v, want only alice's session", deleted)
 	}
+	wantIndex("after DeleteUser", absent)
 	if got, err := st.Get(ctx, bobs.Key); err != nil || got.User != "bob" {
 		t.Errorf("bob's session after DeleteUser(alice) = %v, %v", got, err)
 	}
 	if v, err := admin.Get(ctx, prefix+foreign).Result(); err != nil || v != "x" {
 		t.Errorf("foreign key after DeleteUser = %q, %v", v, err)
+	}
+}
+
+// TestDeleteUserDuringCreate: a DeleteUser that runs between Create's
+// index update and its record write leaves the entry, so the next
+// DeleteUser still finds the session.
+func TestDeleteUserDuringCreate(t *testing.T) {
+	t.Parallel()
+	prefix := testPrefix(t)
+	st := newStore(t, redisstore.Config{Prefix: prefix})
+	admin := adminClient(t)
+	ctx := ctxFor(t)
+
+	rec := record(sessiontest.Key(t), "alice")
+	// Create's first step, done by hand: the index entry, no record yet.
+	score := float64(rec.ExpiresAt.UnixMilli())
+	if err := admin.ZAdd(ctx, prefix+"user:alice", redis.Z{Score: score, Member: rec.Key}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if deleted, err := st.DeleteUser(ctx, "alice"); err != nil || len(deleted) != 0 {
+		t.Fatalf("DeleteUser before the record exists = %v, %v; want none", deleted, err)
+	}
+	mustCreate(t, st, rec, time.Hour) // Create completes
+	deleted, err := st.DeleteUser(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(deleted, []string{rec.Key}) {
+		t.Fatalf("next DeleteUser = %v, want the new session", deleted)
 	}
 }
 

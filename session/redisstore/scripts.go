@@ -38,10 +38,13 @@ return u
 
 // deleteIfOwnerSrc deletes a record only if it belongs to ARGV[1], so a
 // stale index entry can never delete another user's session. KEYS[1]
-// record. Returns 1 when deleted, else 0.
+// record. Returns 1 when deleted, 0 when there is no such key, -1 when it
+// holds another user's record or something else (see the entry states in
+// index.go).
 const deleteIfOwnerSrc = `
-if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return 0 end
-if redis.call('HGET', KEYS[1], 'u') ~= ARGV[1] then return 0 end
+local t = redis.call('TYPE', KEYS[1]).ok
+if t == 'none' then return 0 end
+if t ~= 'hash' or redis.call('HGET', KEYS[1], 'u') ~= ARGV[1] then return -1 end
 return redis.call('DEL', KEYS[1])
 `
 

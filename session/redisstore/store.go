@@ -26,9 +26,12 @@ const (
 	// Redis is unreachable.
 	DefaultOpTimeout = 500 * time.Millisecond
 
-	// minDialTimeout is the least connection timeout of a client made
-	// from Config.URL, enough for a TLS handshake across a region.
+	// minDialTimeout and maxDialTimeout bound the connection timeout of a
+	// client made from Config.URL (OpTimeout, within these bounds): long
+	// enough for a TLS handshake across a region, short enough for Close
+	// to be quick during a network partition.
 	minDialTimeout = time.Second
+	maxDialTimeout = 5 * time.Second
 )
 
 // Config configures a Store. Exactly one of URL and Client is required;
@@ -38,9 +41,9 @@ type Config struct {
 	// redis://[[user]:password@]host[:port][/db][?option=value...] or
 	// rediss://... for TLS. The Store owns the client it makes from it and
 	// closes it in Close. It honours context deadlines; unless the URL
-	// sets dial_timeout, a connection attempt gives up after the larger of
-	// OpTimeout and one second, so Close stays quick during a network
-	// partition. Errors about the URL never repeat it (it may hold a
+	// sets dial_timeout, a connection attempt gives up after OpTimeout
+	// (but at least 1s and at most 5s), so Close stays quick during a
+	// network partition. Errors about the URL never repeat it (it may hold a
 	// password).
 	URL string
 	// Client is an existing client to use instead of URL, for instance
@@ -85,6 +88,8 @@ type Store struct {
 var (
 	_ session.Store       = (*Store)(nil)
 	_ session.MultiGetter = (*Store)(nil)
+	_ session.UserIndex   = (*Store)(nil)
+	_ session.Events      = (*Store)(nil)
 )
 
 // New validates cfg and returns a Store. It does not contact Redis: a
@@ -131,7 +136,7 @@ func New(cfg Config) (*Store, error) {
 		// during a partition that drops packets those dials would hold up
 		// Close for DialerRetries × DialTimeout (25s by default).
 		if opts.DialTimeout == 0 {
-			opts.DialTimeout = max(cfg.OpTimeout, minDialTimeout)
+			opts.DialTimeout = min(max(cfg.OpTimeout, minDialTimeout), maxDialTimeout)
 		}
 		opts.DialerRetries = 1
 		s.client, s.owned = redis.NewClient(opts), true

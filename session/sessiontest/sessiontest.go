@@ -12,7 +12,9 @@
 //	}
 //
 // newStore is called once per subtest and may return stores that share
-// data (one Redis database): the suite uses random keys. The suite closes
+// data (one Redis database): the suite uses random keys and user names.
+// Stores that implement session.MultiGetter or session.UserIndex are
+// checked for those too. The suite closes
 // every store it gets. Expiry is observed in real time with short TTLs and
 // polling, never fixed sleeps, so it stays reliable on a loaded machine.
 package sessiontest
@@ -23,6 +25,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -63,6 +66,8 @@ func Run(t *testing.T, newStore func(t *testing.T) session.Store) {
 		{"Concurrent", testConcurrent},
 		{"GetMany", testGetMany},
 		{"PingClose", testPingClose},
+		{"DeleteUser", testDeleteUser},
+		{"DeleteUserReusedKey", testDeleteUserReusedKey},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -415,5 +420,113 @@ func testPingClose(t *testing.T, st session.Store) {
 	_ = st.Close() // safe twice; its error, if any, is not checked
 	if err := st.Ping(ctxFor(t)); !errors.Is(err, session.ErrClosed) {
 		t.Fatalf("Ping after Close = %v, want ErrClosed", err)
+	}
+}
+
+// userIndex returns st's session.UserIndex or skips the test.
+func userIndex(t *testing.T, st session.Store) session.UserIndex {
+	t.Helper()
+	idx, ok := st.(session.UserIndex)
+	if !ok {
+		t.Skip("store does not implement session.UserIndex")
+	}
+	return idx
+}
+
+// userName returns a random user name, so that stores sharing data do not
+// share users.
+func userName(t *testing.T, base string) string {
+	return base + "-" + Key(t)[:12] + "@example.com"
+}
+
+func recordOf(key, user string) session.Record {
+	rec := record(key)
+	rec.User = user
+	return rec
+}
+
+func deleteUser(t *testing.T, idx session.UserIndex, user string) []string {
+	t.Helper()
+	keys, err := idx.DeleteUser(ctxFor(t), user)
+	if err != nil {
+		t.Fatalf("DeleteUser: %v", err)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func sorted(keys ...string) []string {
+	keys = slices.Clone(keys)
+	slices.Sort(keys)
+	return keys
+}
+
+func testDeleteUser(t *testing.T, st session.Store) {
+	idx := userIndex(t, st)
+	alice, bob := userName(t, "alice"), userName(t, "bob")
+	a1, a2, deleted, expired := recordOf(Key(t), alice), recordOf(Key(t), alice), recordOf(Key(t), alice), recordOf(Key(t), alice)
+	b1 := recordOf(Key(t), bob)
+	for _, rec := range []session.Record{a1, a2, deleted, b1} {
+		create(t, st, rec, time.Hour)
+	}
+	create(t, st, expired, 50*time.Millisecond)
+	if err := st.Delete(ctxFor(t), deleted.Key); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Touch(ctxFor(t), a2.Key, time.Now(), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	eventuallyGone(t, st, expired.Key)
+
+	// Only alice's live sessions are deleted, and returned.
+	if got, want := deleteUser(t, idx, alice), sorted(a1.Key, a2.Key); !slices.Equal(got, want) {
+		t.Fatalf("DeleteUser returned %d keys, want alice's 2 live sessions", len(got))
+	}
+	wantNotFound(t, st, a1.Key)
+	wantNotFound(t, st, a2.Key)
+	if err := equalRecords(mustGet(t, st, b1.Key), b1); err != nil {
+		t.Fatalf("another user's session: %v", err)
+	}
+	if got := deleteUser(t, idx, alice); len(got) != 0 {
+		t.Fatalf("second DeleteUser returned %d keys, want none", len(got))
+	}
+	if got := deleteUser(t, idx, userName(t, "nobody")); len(got) != 0 {
+		t.Fatalf("DeleteUser of a user without sessions returned %d keys", len(got))
+	}
+	// The index keeps working for sessions created afterwards.
+	a3 := recordOf(Key(t), alice)
+	create(t, st, a3, time.Hour)
+	if got := deleteUser(t, idx, alice); !slices.Equal(got, []string{a3.Key}) {
+		t.Fatalf("DeleteUser after a new login returned %d keys, want 1", len(got))
+	}
+	wantNotFound(t, st, a3.Key)
+	if got := deleteUser(t, idx, bob); !slices.Equal(got, []string{b1.Key}) {
+		t.Fatalf("DeleteUser(bob) returned %d keys, want 1", len(got))
+	}
+
+	if _, err := idx.DeleteUser(ctxFor(t), ""); !errors.Is(err, session.ErrInvalidArgument) {
+		t.Fatalf("DeleteUser(\"\") = %v, want ErrInvalidArgument", err)
+	}
+}
+
+// testDeleteUserReusedKey: a key that expired for one user and was created
+// again for another belongs to the other; DeleteUser of the first must
+// leave it alone.
+func testDeleteUserReusedKey(t *testing.T, st session.Store) {
+	idx := userIndex(t, st)
+	alice, bob := userName(t, "alice"), userName(t, "bob")
+	key := Key(t)
+	create(t, st, recordOf(key, alice), 50*time.Millisecond)
+	eventuallyGone(t, st, key)
+	bobs := recordOf(key, bob)
+	create(t, st, bobs, time.Hour)
+	if got := deleteUser(t, idx, alice); len(got) != 0 {
+		t.Fatalf("DeleteUser(alice) returned %d keys; the only one is bob's now", len(got))
+	}
+	if err := equalRecords(mustGet(t, st, key), bobs); err != nil {
+		t.Fatalf("bob's session after DeleteUser(alice): %v", err)
+	}
+	if got := deleteUser(t, idx, bob); !slices.Equal(got, []string{key}) {
+		t.Fatalf("DeleteUser(bob) returned %d keys, want 1", len(got))
 	}
 }
