@@ -54,7 +54,6 @@ func TestFromEnvProblems(t *testing.T) {
 	}{
 		{"addr", "TICKGATE_ADDR", "nonsense", "TICKGATE_ADDR: \"nonsense\" is not host:port"},
 		{"secrets", "TICKGATE_SECRETS", "vault", "TICKGATE_SECRETS: \"vault\" is not env or aws"},
-		{"aws needs id", "TICKGATE_SECRETS", "aws", "TICKGATE_AWS_SECRET_ID: required when TICKGATE_SECRETS=aws"},
 		{"idle duration", "TICKGATE_SESSION_IDLE", "soon", "TICKGATE_SESSION_IDLE: \"soon\" is not a duration"},
 		{"limit", "TICKGATE_LIMIT_IP", "100", "TICKGATE_LIMIT_IP: \"100\": want N/duration"},
 		{"limit zero", "TICKGATE_LIMIT_LOGIN", "0/1m", "is not a positive whole number"},

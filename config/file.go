@@ -112,19 +112,71 @@ func (f File) Validate() error {
 		f.Feeds[name].validate("feeds."+name, &p)
 	}
 	f.Guard.validate("guard", f.Feeds, &p)
+	f.validateAWSSecrets(&p)
 	return p.Err()
+}
+
+// keyRef is one key reference and where it sits in the file.
+type keyRef struct {
+	field string // "upstreams.x.key", "upstreams.x.keys[1]", "feeds.y.key"
+	ref   KeyRef
+}
+
+// keyRefs returns every key reference in the file, in a stable order.
+func (f File) keyRefs() []keyRef {
+	var out []keyRef
+	for _, name := range sortedKeys(f.Upstreams) {
+		u := f.Upstreams[name]
+		if len(u.Keys) > 0 {
+			for i, k := range u.Keys {
+				out = append(out, keyRef{fmt.Sprintf("upstreams.%s.keys[%d]", name, i), k})
+			}
+		} else {
+			out = append(out, keyRef{"upstreams." + name + ".key", u.Key})
+		}
+	}
+	for _, name := range sortedKeys(f.Feeds) {
+		out = append(out, keyRef{"feeds." + name + ".key", f.Feeds[name].Key})
+	}
+	return out
+}
+
+// validateAWSSecrets refuses one secret name read from two places.
+func (f File) validateAWSSecrets(p *Problems) {
+	first := map[string]keyRef{}
+	for _, k := range f.keyRefs() {
+		if k.ref.Secret == "" {
+			continue
+		}
+		prev, seen := first[k.ref.Secret]
+		if !seen {
+			first[k.ref.Secret] = k
+			continue
+		}
+		if prev.ref.AWSSecret != k.ref.AWSSecret {
+			p.Addf("%s.aws_secret: secret %s is read from %q here and from %q at %s; give every reference to it the same aws_secret",
+				k.field, k.ref.Secret, k.ref.AWSSecret, prev.ref.AWSSecret, prev.field)
+		}
+	}
+}
+
+// AWSSecrets maps each secret name whose key has an aws_secret of its own
+// to that reference ("id" or "id#field").
+func (f File) AWSSecrets() map[string]string {
+	out := map[string]string{}
+	for _, k := range f.keyRefs() {
+		if k.ref.Secret != "" && k.ref.AWSSecret != "" {
+			out[k.ref.Secret] = k.ref.AWSSecret
+		}
+	}
+	return out
 }
 
 // SecretNames returns every secret the file references, sorted, once each.
 func (f File) SecretNames() []string {
 	set := map[string]bool{}
-	for _, u := range f.Upstreams {
-		for _, s := range u.Key.secretNames() {
-			set[s] = true
-		}
-	}
-	for _, fd := range f.Feeds {
-		for _, s := range fd.Key.secretNames() {
+	for _, k := range f.keyRefs() {
+		for _, s := range k.ref.secretNames() {
 			set[s] = true
 		}
 	}

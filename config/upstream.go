@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Upstream is a vendor REST API reachable under /api/{name}/.
@@ -59,6 +60,12 @@ type KeyRef struct {
 	// optional: the adapter's auth decides where the key goes. With an
 	// upstream preset it may be left out: the preset knows.
 	Placement string `yaml:"placement"`
+	// AWSSecret, with TICKGATE_SECRETS=aws, reads this key from a Secrets
+	// Manager secret of its own rather than from the JSON object of
+	// TICKGATE_AWS_SECRET_ID: "id" when the whole secret string is the
+	// key, "id#field" when the secret is a JSON object (id is a name or
+	// an ARN). Every reference to one Secret must give the same AWSSecret.
+	AWSSecret string `yaml:"aws_secret"`
 }
 
 // Route opens a set of paths for a set of methods.
@@ -172,6 +179,15 @@ func (k KeyRef) validate(where string, placementRequired bool, p *Problems) {
 func (k KeyRef) validateAt(field string, placementRequired bool, p *Problems) {
 	if k.Secret == "" {
 		p.Addf("%s.secret: required", field)
+	}
+	if k.AWSSecret != "" {
+		id, fieldName, hasField := strings.Cut(k.AWSSecret, "#")
+		switch {
+		case id == "" || strings.TrimSpace(k.AWSSecret) != k.AWSSecret || strings.ContainsFunc(k.AWSSecret, unicode.IsControl):
+			p.Addf("%s.aws_secret: %q is not \"id\" or \"id#field\"", field, k.AWSSecret)
+		case hasField && (fieldName == "" || strings.Contains(fieldName, "#")):
+			p.Addf("%s.aws_secret: %q needs one field name after #", field, k.AWSSecret)
+		}
 	}
 	if k.Placement == "" && !placementRequired {
 		return

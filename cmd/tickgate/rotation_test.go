@@ -12,6 +12,7 @@ import (
 
 	"github.com/tickgate/tickgate/marketsim"
 	"github.com/tickgate/tickgate/secrets/awssm/smtest"
+	"github.com/tickgate/tickgate/session"
 )
 
 // TestAWSRotationMidTraffic: keys come from a (local) AWS Secrets Manager;
@@ -171,5 +172,114 @@ func writeFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAWSPerKeySecrets: keys named by aws_secret in the YAML come from
+// secrets of their own ("id#field" in a JSON secret, or a whole plain
+// secret string), with no TICKGATE_AWS_SECRET_ID; the vendor sees them
+// and nothing prints them. Each way the references can be wrong is one
+// start-up line.
+func TestAWSPerKeySecrets(t *testing.T) {
+	const restKey, otherKey = "per-key-rest-0123456789", "per-key-plain-9876543210"
+	sm := smtest.New(t)
+	sm.Setenv(t)
+	sm.Put("vendor/rest", `{"apiKey":"`+restKey+`","unused":"x"}`)
+	sm.Put("vendor/plain", otherKey)
+
+	sim, err := marketsim.New(marketsim.Options{Keys: []string{restKey}, RESTRate: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sim.Close() })
+	if _, err := sim.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	hash, err := session.HashPassword(testPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfg := dir + "/tickgate.yaml"
+	writeFile(t, cfg, `upstreams:
+  demo:
+    base_url: `+sim.URL()+`
+    key: {secret: REST_KEY, placement: "query:apikey", aws_secret: "vendor/rest#apiKey"}
+    routes: [{paths: ["/v1/quote/*"]}]
+  other:
+    base_url: `+sim.URL()+`
+    key: {secret: OTHER_KEY, placement: "query:apikey", aws_secret: vendor/plain}
+    routes: [{paths: ["/v1/quote/*"]}]
+`)
+	env := map[string]string{"TICKGATE_CONFIG": cfg, "TICKGATE_USERS": "demo:" + hash, "TICKGATE_SECRETS": "aws"}
+
+	checkEnv := func(extra map[string]string) map[string]string {
+		out := map[string]string{"TICKGATE_ADMIN_ADDR": "", "TICKGATE_ADDR": "127.0.0.1:0"}
+		for k, v := range env {
+			out[k] = v
+		}
+		for k, v := range extra {
+			out[k] = v
+		}
+		return out
+	}
+	out, stderr, err := runWith(t, []string{"check-config"}, checkEnv(nil), "")
+	if err != nil {
+		t.Fatalf("check-config: %v %s", err, stderr)
+	}
+	if strings.Contains(out+stderr, restKey) || strings.Contains(out+stderr, otherKey) {
+		t.Fatal("check-config printed a key")
+	}
+
+	inst := start(t, env)
+	b := newBrowser(t, inst.url, &recorder{})
+	login(t, b)
+	resp, body := b.do("GET", "/api/demo/v1/quote/AAPL", "", nil)
+	if resp.StatusCode != 200 || !strings.Contains(body, `"AAPL"`) {
+		t.Fatalf("quote through the per-key secret: %d %s", resp.StatusCode, body)
+	}
+	if strings.Contains(body, restKey) || strings.Contains(inst.stderr.String(), restKey) || strings.Contains(inst.stderr.String(), otherKey) {
+		t.Fatal("a per-key secret value reached the browser or the log")
+	}
+
+	bad := []struct {
+		name  string
+		extra map[string]string
+		yaml  string
+		want  string
+	}{
+		{"missing field", nil, `aws_secret: "vendor/rest#apikey"`, "apikey"},
+		{"missing secret", nil, `aws_secret: "vendor/gone"`, "vendor/gone"},
+		{"malformed", nil, `aws_secret: "vendor/rest#"`, "needs one field name after #"},
+		{"no id for the rest", nil, ``, "TICKGATE_AWS_SECRET_ID: required when TICKGATE_SECRETS=aws (no aws_secret in the YAML for REST_KEY)"},
+		{"env provider", map[string]string{"TICKGATE_SECRETS": "env", "REST_KEY": restKey, "OTHER_KEY": otherKey}, `aws_secret: "vendor/rest#apiKey"`, "aws_secret is set in the YAML for OTHER_KEY, REST_KEY"},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			file := dir + "/" + strings.ReplaceAll(tc.name, " ", "-") + ".yaml"
+			ref := ""
+			if tc.yaml != "" {
+				ref = ", " + tc.yaml
+			}
+			writeFile(t, file, `upstreams:
+  demo:
+    base_url: `+sim.URL()+`
+    key: {secret: REST_KEY, placement: "query:apikey"`+ref+`}
+    routes: [{paths: ["/v1/quote/*"]}]
+  other:
+    base_url: `+sim.URL()+`
+    key: {secret: OTHER_KEY, placement: "query:apikey", aws_secret: vendor/plain}
+    routes: [{paths: ["/v1/quote/*"]}]
+`)
+			e := checkEnv(tc.extra)
+			e["TICKGATE_CONFIG"] = file
+			_, stderr, err := runWith(t, []string{"check-config"}, e, "")
+			if err == nil || !strings.Contains(stderr, tc.want) {
+				t.Fatalf("check-config: err=%v stderr=%q, want %q", err, stderr, tc.want)
+			}
+			if strings.Contains(stderr, restKey) || strings.Contains(stderr, otherKey) {
+				t.Fatal("a value was printed")
+			}
+		})
 	}
 }

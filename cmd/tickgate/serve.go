@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -131,12 +133,22 @@ func load(ctx context.Context, env environment, log *slog.Logger, m *metrics.Met
 
 	// Secrets: read even when other settings are wrong, so one run
 	// reports every problem.
+	if refs := st.file.AWSSecrets(); s.Secrets != "aws" && len(refs) > 0 {
+		problems.Addf("TICKGATE_SECRETS: aws_secret is set in the YAML for %s, but secrets come from %s; set TICKGATE_SECRETS=aws or remove aws_secret", strings.Join(slices.Sorted(maps.Keys(refs)), ", "), s.Secrets)
+	}
 	var provider secrets.Provider
 	switch s.Secrets {
 	case "env":
 		provider = secrets.NewEnv(env.get)
 	case "aws":
-		p, err := awssm.New(ctx, awssm.Config{SecretID: s.AWSSecretID, Logger: log.With("component", "awssm")})
+		perKey := st.file.AWSSecrets()
+		if s.AWSSecretID == "" {
+			if missing := withoutAWSSecret(st.file.SecretNames(), perKey, st.demo); len(missing) > 0 {
+				problems.Addf("TICKGATE_AWS_SECRET_ID: required when TICKGATE_SECRETS=aws (no aws_secret in the YAML for %s)", strings.Join(missing, ", "))
+				break
+			}
+		}
+		p, err := awssm.New(ctx, awssm.Config{SecretID: s.AWSSecretID, PerKey: perKey, Logger: log.With("component", "awssm")})
 		if err != nil {
 			problems.Addf("TICKGATE_SECRETS=aws: %v", err)
 			break
@@ -215,6 +227,19 @@ func openStore(ctx context.Context, s config.Settings, log *slog.Logger) (sessio
 
 // demoKeyProvider answers TICKGATE_DEMO_KEY with a random value when the
 // real provider has none.
+// withoutAWSSecret returns the names that have no per-key aws_secret and
+// would need TICKGATE_AWS_SECRET_ID. The demo key does not: it is random
+// when no provider has it.
+func withoutAWSSecret(names []string, perKey map[string]string, demo bool) []string {
+	var out []string
+	for _, n := range names {
+		if _, ok := perKey[n]; !ok && !(demo && n == config.DemoKeySecret) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 type demoKeyProvider struct {
 	secrets.Provider
 	fallback secrets.Value
