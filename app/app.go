@@ -6,14 +6,20 @@
 //
 // Outermost first: request id, panic recovery, access log and metrics
 // (observe); security headers; client address (guard); then Echo routes.
-// Every route but the health checks is rate limited per client IP; the
-// session middleware loads the cookie's session; /api and /ws require one
-// and are rate limited per session; state-changing requests need X-CSRF: 1.
+// Every route but the health checks passes the guard's network rules
+// (global, per route, per feed: 403 before authentication) and is rate
+// limited per client IP; the session middleware loads the cookie's
+// session; /api and /ws require one and are rate limited per session;
+// the guard.routes limit of the path applies next; state-changing
+// requests need X-CSRF: 1. Logins are throttled per IP and per username
+// (successful ones refunded), and a WebSocket upgrade passes the guard's
+// per-address admission before the relay serves it.
 package app
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -54,6 +60,13 @@ type Config struct {
 	// SessionCheckInterval overrides how often watched sessions are checked
 	// for expiry (tests shorten it).
 	SessionCheckInterval time.Duration
+	// LimitStores makes the buckets of every rate limit: nil keeps them
+	// in this process; cmd/tickgate passes the Redis backend's Store
+	// (TICKGATE_LIMIT_STORE=redis) so that replicas share limits.
+	LimitStores guard.StoreFactory
+	// GeoReload is how often the guard.geo database file is checked for
+	// a new version (default guard.DefaultGeoReload; negative: never).
+	GeoReload time.Duration
 }
 
 // App is a configured tickgate.
@@ -66,7 +79,8 @@ type App struct {
 	sessions *session.Manager
 	proxy    *proxy.Proxy
 	relay    *relay.Relay
-	limiters []interface{ Close() }
+	guard    *guard.Guard
+	loginLim *guard.LoginLimiter
 	handler  http.Handler
 	draining chan struct{}
 }
@@ -103,21 +117,26 @@ func New(cfg Config) (*App, error) {
 	if len(cfg.File.Limits.Session) > 0 {
 		sessLimit = cfg.File.Limits.Session
 	}
-	ipLim, err := guard.NewLimiter(ipLimit)
+	// One guard holds every limiter, on the configured stores, and the
+	// network rules; closing it closes them.
+	g, err := newGuard(cfg, a)
 	if err != nil {
 		return nil, err
 	}
-	a.limiters = append(a.limiters, ipLim)
-	sessLim, err := guard.NewLimiter(sessLimit)
+	a.guard = g
+	ipLim, err := g.Limiter("ip", ipLimit)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("limits.ip: %w", err)
 	}
-	a.limiters = append(a.limiters, sessLim)
-	loginLim, err := guard.NewLoginLimiter(cfg.Settings.LimitLogin)
+	sessLim, err := g.Limiter("session", sessLimit)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("limits.session: %w", err)
 	}
-	a.limiters = append(a.limiters, loginLim)
+	loginLim, err := g.LoginLimiter(cfg.Settings.LimitLogin)
+	if err != nil {
+		return nil, fmt.Errorf("TICKGATE_LIMIT_LOGIN: %w", err)
+	}
+	a.loginLim = loginLim
 
 	a.sessions, err = session.NewManager(session.Config{
 		Store:          cfg.Store,
@@ -159,15 +178,9 @@ func New(cfg Config) (*App, error) {
 		return nil, err
 	}
 
-	ipKey := func(r *http.Request) string { return guard.LimitKey(guard.ClientIPFrom(r.Context())) }
-	sessKey := func(r *http.Request) string {
-		if s, ok := session.FromContext(r.Context()); ok {
-			return s.Key
-		}
-		return ""
-	}
-	perIP := echo.WrapMiddleware(guard.RateLimit(ipLim, "ip", ipKey, a.metrics, a.log))
-	perSession := echo.WrapMiddleware(guard.RateLimit(sessLim, "session", sessKey, a.metrics, a.log))
+	perIP := a.limit(ipLim, "ip", clientIPKey)
+	perSession := a.limit(sessLim, "session", sessionKey)
+	perRoute := a.routeLimit
 	loadSession := echo.WrapMiddleware(func(next http.Handler) http.Handler { return a.sessions.Middleware(noteUser(next)) })
 	requireSession := echo.WrapMiddleware(a.sessions.Require)
 	csrf := echo.WrapMiddleware(a.sessions.RequireCSRF)
@@ -184,6 +197,9 @@ func New(cfg Config) (*App, error) {
 			return next(c)
 		}
 	})
+	// Network rules (global, route, feed) come before everything else
+	// but the route pattern above, which the access log and metrics use.
+	e.Use(a.network)
 
 	// Fixed routes take every method and answer 405 themselves, so the
 	// catch-all page route cannot turn a wrong method into a 404.
@@ -192,18 +208,18 @@ func New(cfg Config) (*App, error) {
 	}))
 	e.Any("/readyz", onlyGet(a.readyz))
 
-	auth := e.Group("/auth", perIP, loadSession)
-	auth.Any("/login", echo.WrapHandler(http.HandlerFunc(a.sessions.Login)), csrf)
+	auth := e.Group("/auth", perIP, loadSession, perRoute)
+	auth.Any("/login", echo.WrapHandler(http.HandlerFunc(a.sessions.Login)), a.loginLimits, csrf)
 	auth.Any("/session", echo.WrapHandler(http.HandlerFunc(a.sessions.Info)))
 	auth.Any("/logout", echo.WrapHandler(http.HandlerFunc(a.sessions.Logout)), csrf)
 
 	api := echo.WrapHandler(a.proxy)
-	e.Any("/api/:upstream/*", api, perIP, loadSession, requireSession, perSession, csrf)
-	e.Any("/api/:upstream", api, perIP, loadSession, requireSession, perSession, csrf)
-	e.Any("/ws/:feed", onlyGet(echo.WrapHandler(a.relay)), perIP, loadSession, requireSession, perSession)
+	e.Any("/api/:upstream/*", api, perIP, loadSession, requireSession, perSession, perRoute, csrf)
+	e.Any("/api/:upstream", api, perIP, loadSession, requireSession, perSession, perRoute, csrf)
+	e.Any("/ws/:feed", onlyGet(echo.WrapHandler(a.relay)), perIP, loadSession, requireSession, perSession, perRoute, a.admitWS)
 
 	// The demo page is the catch-all; Any keeps its 405 answers JSON.
-	e.Any("/*", echo.WrapHandler(frontend.Handler()), perIP)
+	e.Any("/*", echo.WrapHandler(frontend.Handler()), perIP, perRoute)
 
 	a.handler = observe(a.log, a.metrics, a.ips,
 		securityHeaders(cfg.Settings.PublicOrigins, a.ips.IsHTTPS,
@@ -251,10 +267,9 @@ func (a *App) Close() {
 	if a.sessions != nil {
 		a.sessions.Close()
 	}
-	for _, l := range a.limiters {
-		l.Close()
+	if a.guard != nil {
+		a.guard.Close()
 	}
-	a.limiters = nil
 }
 
 func (a *App) readyz(c echo.Context) error {
@@ -276,7 +291,27 @@ func (a *App) readyz(c echo.Context) error {
 		apierr.Respond(w, http.StatusServiceUnavailable, "not_ready", "session store not answering")
 		return nil
 	}
-	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+	body := map[string]any{"status": "ready"}
+	if warnings := a.keyAgeWarnings(); len(warnings) > 0 {
+		body["warnings"] = warnings
+	}
+	return c.JSON(http.StatusOK, body)
+}
+
+// keyAgeWarnings names the vendor keys past or near their maximum age
+// (TICKGATE_SECRET_MAX_AGE). Still ready: an old key works, it only
+// should be rotated. Version ids stay in the log, off this public route.
+func (a *App) keyAgeWarnings() []string {
+	var out []string
+	for _, k := range a.cfg.Secrets.Ages(secrets.AgePolicy{Max: a.cfg.Settings.SecretMaxAge}) {
+		switch k.State {
+		case secrets.AgeExpired:
+			out = append(out, fmt.Sprintf("vendor key %s is %d days old, past the maximum of %d; rotate it", k.Name, int(k.Age.Hours()/24), int(a.cfg.Settings.SecretMaxAge.Hours()/24)))
+		case secrets.AgeExpiring:
+			out = append(out, fmt.Sprintf("vendor key %s is %d days old, near the maximum of %d; rotate it", k.Name, int(k.Age.Hours()/24), int(a.cfg.Settings.SecretMaxAge.Hours()/24)))
+		}
+	}
+	return out
 }
 
 // onlyGet answers 405 for methods other than GET and HEAD.

@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"net/netip"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -190,5 +192,41 @@ func TestLimitStoreSetting(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("TICKGATE_LIMIT_STORE=%s: %v, want %q", v, err, want)
 		}
+	}
+}
+
+// TestREADMEGuardExample: the README's guard section example (every YAML
+// example there is parsed by TestREADMEExamplesAreValid) sets each part of
+// the section it documents.
+func TestREADMEGuardExample(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found []File
+	for _, blk := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllSubmatch(b, -1) {
+		if !strings.Contains("\n"+string(blk[1]), "\nguard:") {
+			continue
+		}
+		f, err := Parse(blk[1], func(string) string { return "x" })
+		if err != nil {
+			t.Fatalf("README guard example: %v", err)
+		}
+		found = append(found, f)
+	}
+	if len(found) != 1 {
+		t.Fatalf("found %d README examples with a guard section, want 1", len(found))
+	}
+	g := found[0].Guard
+	switch {
+	case len(g.Deny) == 0, g.Geo.Database == "", !g.UsesGeo():
+		t.Errorf("example lacks global rules or geo: %+v", g)
+	case len(g.Routes) == 0 || len(g.Routes["/api/*"].Limit) != 2 || g.Routes["/api/*"].By != "session":
+		t.Errorf("example lacks a burst+sustained route limit by session: %+v", g.Routes)
+	case len(g.Feeds) == 0, len(g.WS.ConnectsPerIP) == 0, g.WS.ConnsPerIP == 0, g.RedisFailure.Login == "":
+		t.Errorf("example lacks feeds, ws or redis_failure: %+v", g)
+	case len(found[0].Limits.IP) != 2:
+		t.Errorf("example lacks the limits section: %+v", found[0].Limits)
 	}
 }

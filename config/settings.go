@@ -21,9 +21,11 @@ type Settings struct {
 	TLSKey         string         // TICKGATE_TLS_KEY
 	RedirectAddr   string         // TICKGATE_REDIRECT_ADDR
 	TrustedProxies []netip.Prefix // TICKGATE_TRUSTED_PROXIES
+	InsecureHTTP   bool           // TICKGATE_INSECURE_HTTP: plain HTTP on any address (development only)
 	Secrets        string         // TICKGATE_SECRETS: env or aws
 	AWSSecretID    string         // TICKGATE_AWS_SECRET_ID
 	SecretRefresh  time.Duration  // TICKGATE_SECRET_REFRESH
+	SecretMaxAge   time.Duration  // TICKGATE_SECRET_MAX_AGE: 0 disables the key-age warning
 	SessionStore   string         // TICKGATE_SESSION_STORE: memory or redis
 	RedisURL       string         // TICKGATE_REDIS_URL
 	RedisPrefix    string         // TICKGATE_REDIS_PREFIX: starts every Redis key and channel
@@ -42,6 +44,7 @@ type Settings struct {
 
 	DemoPassword  string // TICKGATE_DEMO_PASSWORD (a credential: never log it)
 	DemoVendorURL string // TICKGATE_DEMO_VENDOR_URL
+	DemoPublic    bool   // TICKGATE_DEMO_PUBLIC: demo mode on a non-loopback address
 
 	originsDerived bool
 }
@@ -61,9 +64,11 @@ var variables = []Variable{
 	{"TICKGATE_TLS_KEY", "", "PEM key file"},
 	{"TICKGATE_REDIRECT_ADDR", "", "also listen here and redirect HTTP to HTTPS"},
 	{"TICKGATE_TRUSTED_PROXIES", "", "CIDRs whose X-Forwarded-For / -Proto are believed"},
+	{"TICKGATE_INSECURE_HTTP", "0", "1 allows plain HTTP on a non-loopback address without a TLS proxy: local network development only, logged loudly"},
 	{"TICKGATE_SECRETS", "env", "secrets provider: env or aws"},
 	{"TICKGATE_AWS_SECRET_ID", "", "Secrets Manager secret (JSON name -> value) when TICKGATE_SECRETS=aws"},
 	{"TICKGATE_SECRET_REFRESH", "5m", "how often secrets are re-read"},
+	{"TICKGATE_SECRET_MAX_AGE", "90d", "warn (log, /readyz detail) when a Secrets Manager key version is older than this, or within 14 days of it; Nd or a Go duration, 0 disables"},
 	{"TICKGATE_SESSION_STORE", "memory", "session store: memory or redis"},
 	{"TICKGATE_REDIS_URL", "", "e.g. redis://127.0.0.1:6379/0"},
 	{"TICKGATE_REDIS_PREFIX", "tickgate:", "starts every Redis key and pub/sub channel; distinct per deployment sharing a Redis server"},
@@ -82,6 +87,7 @@ var variables = []Variable{
 	{"TICKGATE_DEMO_PASSWORD", "", "demo mode: password of user demo; random when unset"},
 	{"TICKGATE_DEMO_KEY", "", "demo mode: the simulated vendor's key (a secret, read through TICKGATE_SECRETS); random when unset"},
 	{"TICKGATE_DEMO_VENDOR_URL", "", "demo mode: use this running marketsim instead of starting one"},
+	{"TICKGATE_DEMO_PUBLIC", "0", "1 lets demo mode listen on a non-loopback address (its user and key are for trying tickgate out; logged loudly)"},
 	{"TICKGATE_ENV_FILE", ".env", "file loaded before reading the environment; never overrides it"},
 }
 
@@ -144,6 +150,20 @@ func FromEnv(lookupEnv func(string) (string, bool)) (Settings, error) {
 		}
 	}
 	checkAddr("TICKGATE_ADDR", s.Addr, true)
+	switch v := get("TICKGATE_DEMO_PUBLIC"); v {
+	case "0":
+	case "1":
+		s.DemoPublic = true
+	default:
+		p.Addf("TICKGATE_DEMO_PUBLIC: %q is not 0 or 1", v)
+	}
+	switch v := get("TICKGATE_INSECURE_HTTP"); v {
+	case "0":
+	case "1":
+		s.InsecureHTTP = true
+	default:
+		p.Addf("TICKGATE_INSECURE_HTTP: %q is not 0 or 1", v)
+	}
 	checkAddr("TICKGATE_ADMIN_ADDR", s.AdminAddr, false)
 	checkAddr("TICKGATE_REDIRECT_ADDR", s.RedirectAddr, false)
 
@@ -210,6 +230,13 @@ func FromEnv(lookupEnv func(string) (string, bool)) (Settings, error) {
 		return d
 	}
 	s.SecretRefresh = duration("TICKGATE_SECRET_REFRESH", 10*time.Second)
+	if v := get("TICKGATE_SECRET_MAX_AGE"); v != "0" {
+		d, err := parseDays(v)
+		if err != nil || d < 24*time.Hour {
+			p.Addf("TICKGATE_SECRET_MAX_AGE: %q is not a number of days (90d), a duration of at least 24h, or 0", v)
+		}
+		s.SecretMaxAge = d
+	}
 	s.SessionIdle = duration("TICKGATE_SESSION_IDLE", time.Second)
 	s.SessionMax = duration("TICKGATE_SESSION_MAX", time.Second)
 	if s.SessionIdle > 0 && s.SessionMax > 0 && s.SessionIdle > s.SessionMax {
@@ -299,10 +326,22 @@ func (s Settings) WithListenAddr(addr string) Settings {
 }
 
 // PlainHTTPAllowed reports whether serving without TLS is acceptable: on
-// a loopback address, or behind trusted proxies that terminate TLS.
+// a loopback address, behind trusted proxies that terminate TLS, or when
+// TICKGATE_INSECURE_HTTP=1 says so (see PlainHTTPExposed).
 func (s Settings) PlainHTTPAllowed() bool {
+	return !s.plainHTTPOffLoopback() || s.InsecureHTTP
+}
+
+// PlainHTTPExposed reports whether TICKGATE_INSECURE_HTTP=1 is what lets
+// tickgate serve plain HTTP: sessions and passwords then cross the
+// network in clear, which start-up logs loudly.
+func (s Settings) PlainHTTPExposed() bool {
+	return s.InsecureHTTP && s.plainHTTPOffLoopback()
+}
+
+func (s Settings) plainHTTPOffLoopback() bool {
 	host, _, _ := net.SplitHostPort(s.Addr)
-	return s.TLS() || IsLoopbackHost(host) || len(s.TrustedProxies) > 0
+	return !s.TLS() && !IsLoopbackHost(host) && len(s.TrustedProxies) == 0
 }
 
 // TLS reports whether the server itself terminates TLS.
@@ -358,4 +397,16 @@ func NormalizeOrigin(o string) (string, error) {
 		}
 	}
 	return scheme + "://" + host, nil
+}
+
+// parseDays reads "90d" as days, anything else as a Go duration.
+func parseDays(v string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(v, "d"); ok {
+		days, err := strconv.ParseUint(n, 10, 16)
+		if err != nil {
+			return 0, err
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(v)
 }

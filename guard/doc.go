@@ -20,8 +20,9 @@
 // when the file changes. [Guard.Network] applies the global rules, the
 // matching route's and the opened feed's before authentication: a refused
 // client gets 403 forbidden_network or forbidden_country, an audit log
-// line and a counter increment. The relay can ask a feed's Policy
-// directly with Allowed.
+// line and a counter increment. [Guard.Admit] is the same check for
+// routers with their own middleware type (the app's Echo chain). The relay
+// can ask a feed's Policy directly with Allowed.
 //
 // # Rate limits
 //
@@ -29,7 +30,8 @@
 // go-limiter stores made by a [StoreFactory]: [MemoryStore] per process,
 // or guard/redislimit for limits shared by replicas. A request refused by
 // one window is not charged to the others. [RateLimit] is the net/http
-// middleware; [Guard.RouteLimits] adds the per-route limits of the
+// middleware and [Enforce] its body for one request; [Guard.RouteLimits]
+// (or [Guard.RouteLimit] per request) adds the per-route limits of the
 // configuration, keyed by session or by address. When several limits
 // apply, the headers describe the one closest to refusing; Reset is
 // always a future Unix second and Retry-After at least 1.
@@ -43,6 +45,14 @@
 // decides is counted, and the store is not asked again for
 // RetryStoreAfter, so an unreachable Redis costs one timeout per second
 // rather than one per request.
+//
+// # Logins
+//
+// [LoginLimiter] spends one attempt per client address and one per user
+// name. A request context from [WithLoginAttempt] records what it spent,
+// so that a successful login can be refunded ([LoginLimiter.Refund]: only
+// failures count) and the answer can carry the login limit's headers
+// ([LoginAttempt.Result]).
 //
 // # WebSockets
 //

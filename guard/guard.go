@@ -79,6 +79,7 @@ type route struct {
 	score     int
 	rules     *Policy
 	limiter   *Limiter
+	scope     string // "route:" + pattern
 	bySession bool
 }
 
@@ -148,7 +149,7 @@ func New(cfg Config) (_ *Guard, err error) {
 		if !config.ValidRoutePattern(pattern) {
 			return nil, fmt.Errorf("%w: guard.routes.%s: not a route pattern", ErrInvalidConfig, pattern)
 		}
-		rt := &route{pattern: pattern, base: strings.TrimSuffix(pattern, "*")}
+		rt := &route{pattern: pattern, base: strings.TrimSuffix(pattern, "*"), scope: "route:" + pattern}
 		rt.prefix = rt.base != pattern
 		rt.score = 2 * len(strings.TrimSuffix(rt.base, "/"))
 		if !rt.prefix {
@@ -270,34 +271,42 @@ func (g *Guard) route(path string) *route {
 // authentication. Paths in Config.Exempt pass.
 func (g *Guard) Network(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if g.exempt[r.URL.Path] {
+		if g.Admit(w, r) {
 			next.ServeHTTP(w, r)
-			return
 		}
-		addr := ClientIPFrom(r.Context())
-		if !addr.IsValid() {
-			addr = g.cfg.Resolver.ClientIP(r)
-		}
-		if d := g.global.Check(addr); !d.Allowed {
-			g.deny(w, r, addr, "global", d)
-			return
-		}
-		if rt := g.route(r.URL.Path); rt != nil {
-			if d := rt.rules.Check(addr); !d.Allowed {
-				g.deny(w, r, addr, "route", d)
-				return
-			}
-		}
-		if len(g.feeds) > 0 {
-			if p := g.feeds[g.cfg.FeedOf(r)]; p != nil {
-				if d := p.Check(addr); !d.Allowed {
-					g.deny(w, r, addr, "feed", d)
-					return
-				}
-			}
-		}
-		next.ServeHTTP(w, r)
 	})
+}
+
+// Admit is Network for one request: it reports whether r may proceed,
+// and when it may not, it has answered 403, logged and counted the
+// denial.
+func (g *Guard) Admit(w http.ResponseWriter, r *http.Request) bool {
+	if g.exempt[r.URL.Path] {
+		return true
+	}
+	addr := ClientIPFrom(r.Context())
+	if !addr.IsValid() {
+		addr = g.cfg.Resolver.ClientIP(r)
+	}
+	if d := g.global.Check(addr); !d.Allowed {
+		g.deny(w, r, addr, "global", d)
+		return false
+	}
+	if rt := g.route(r.URL.Path); rt != nil {
+		if d := rt.rules.Check(addr); !d.Allowed {
+			g.deny(w, r, addr, "route", d)
+			return false
+		}
+	}
+	if len(g.feeds) > 0 {
+		if p := g.feeds[g.cfg.FeedOf(r)]; p != nil {
+			if d := p.Check(addr); !d.Allowed {
+				g.deny(w, r, addr, "feed", d)
+				return false
+			}
+		}
+	}
+	return true
 }
 
 var denialMessages = map[string]string{
@@ -322,33 +331,43 @@ func (g *Guard) deny(w http.ResponseWriter, r *http.Request, addr netip.Addr, sc
 // counted under scope route:<pattern>.
 func (g *Guard) RouteLimits(sessionKey KeyFunc) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
-		limited := make(map[*route]http.Handler, len(g.routes))
-		for _, rt := range g.routes {
-			if rt.limiter == nil {
-				continue
-			}
-			key := g.ipKey
-			if rt.bySession && sessionKey != nil {
-				key = func(r *http.Request) string {
-					if k := sessionKey(r); k != "" {
-						return "s:" + k
-					}
-					return g.ipKey(r)
-				}
-			}
-			limited[rt] = RateLimit(rt.limiter, "route:"+rt.pattern, key, g.cfg.Metrics, g.log)(next)
-		}
-		if len(limited) == 0 {
-			return next
-		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if h, ok := limited[g.route(r.URL.Path)]; ok {
-				h.ServeHTTP(w, r)
+			sess := ""
+			if sessionKey != nil {
+				sess = sessionKey(r)
+			}
+			if l, scope, key := g.RouteLimit(r, sess); l != nil && !Enforce(w, r, l, scope, key, g.cfg.Metrics, g.log) {
 				return
 			}
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// RouteLimit returns the limiter of the most specific guard.routes
+// pattern matching r's path, the scope to count it under
+// (route:<pattern>) and the bucket key for Enforce; l is nil when no
+// route limit applies. A route limited by session uses sessionKey, or the
+// client address when sessionKey is "" (no session).
+func (g *Guard) RouteLimit(r *http.Request, sessionKey string) (l *Limiter, scope, key string) {
+	rt := g.route(r.URL.Path)
+	if rt == nil || rt.limiter == nil {
+		return nil, "", ""
+	}
+	if rt.bySession && sessionKey != "" {
+		return rt.limiter, rt.scope, "s:" + sessionKey
+	}
+	return rt.limiter, rt.scope, g.ipKey(r)
+}
+
+// Limited reports whether any guard.routes pattern sets a limit.
+func (g *Guard) Limited() bool {
+	for _, rt := range g.routes {
+		if rt.limiter != nil {
+			return true
+		}
+	}
+	return false
 }
 
 func (g *Guard) ipKey(r *http.Request) string {

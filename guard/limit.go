@@ -214,11 +214,17 @@ func (l *Limiter) Policy() FailurePolicy { return l.policy }
 // fail-closed one an error wrapping ErrStoreUnavailable. An error that is
 // not ErrStoreUnavailable means ctx ended first.
 func (l *Limiter) Take(ctx context.Context, key string) (Result, error) {
+	return l.take(ctx, key, nil)
+}
+
+// take is Take; charged, when not nil, is told the index and reset time
+// of every window that spent a token.
+func (l *Limiter) take(ctx context.Context, key string, charged func(window int, reset time.Time)) (Result, error) {
 	if until := l.downUntil.Load(); until != 0 && l.now().UnixNano() < until {
 		return l.degraded(nil)
 	}
 	res := Result{Allowed: true, Remaining: math.MaxUint64}
-	for _, s := range l.stores {
+	for i, s := range l.stores {
 		tokens, remaining, reset, ok, err := s.Take(ctx, key)
 		if err != nil {
 			if cerr := ctx.Err(); cerr != nil {
@@ -237,6 +243,9 @@ func (l *Limiter) Take(ctx context.Context, key string) (Result, error) {
 			res = Result{Allowed: false, Limit: tokens, Remaining: 0, Reset: resetAt}
 			break
 		}
+		if charged != nil {
+			charged(i, resetAt)
+		}
 		if remaining < res.Remaining {
 			res.Limit, res.Remaining, res.Reset = tokens, remaining, resetAt
 		}
@@ -245,6 +254,22 @@ func (l *Limiter) Take(ctx context.Context, key string) (Result, error) {
 		l.recovered()
 	}
 	return res, nil
+}
+
+// refund gives back one token of key in window i, unless that window has
+// ended since the token was taken (the bucket refilled then, and a refund
+// would lift it over its limit).
+func (l *Limiter) refund(ctx context.Context, key string, i int, reset time.Time) error {
+	if i < 0 || i >= len(l.stores) || !l.now().Before(reset) {
+		return nil
+	}
+	if until := l.downUntil.Load(); until != 0 && l.now().UnixNano() < until {
+		return fmt.Errorf("guard: %s limiter: refund: %w", l.name, ErrStoreUnavailable)
+	}
+	if err := l.stores[i].Burst(ctx, key, 1); err != nil {
+		return fmt.Errorf("guard: %s limiter: refund: %w", l.name, err)
+	}
+	return nil
 }
 
 // trip records a store failure: the policy applies without asking the
@@ -318,50 +343,57 @@ type KeyFunc func(r *http.Request) string
 
 // RateLimit is middleware that takes one token per request from l under
 // key(r); scope names the limit in metrics and logs ("ip", "session").
-// While the store cannot answer, a fail-open limiter lets requests
-// through without headers and a fail-closed one answers 503
-// rate_limit_unavailable. When several limits apply to a request, the
-// X-RateLimit-* headers describe the one closest to refusing.
+// See Enforce for the answers.
 func RateLimit(l *Limiter, scope string, key KeyFunc, m *metrics.Metrics, log *slog.Logger) func(http.Handler) http.Handler {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			k := key(r)
-			if k == "" {
+			if k := key(r); k == "" || Enforce(w, r, l, scope, k, m, log) {
 				next.ServeHTTP(w, r)
-				return
 			}
-			res, err := l.Take(r.Context(), scope+":"+k)
-			switch {
-			case errors.Is(err, ErrStoreUnavailable):
-				log.Debug("rate limit cannot be checked; refusing request", "scope", scope, "client_ip", ClientIPFrom(r.Context()).String(), "path", r.URL.Path)
-				apierr.Write(w, &apierr.Error{Status: http.StatusServiceUnavailable, Code: "rate_limit_unavailable",
-					Message: "request limits cannot be checked right now; retry later", RetryAfter: 1, Err: err})
-				return
-			case err != nil:
-				return // the client went away
-			case res.Degraded:
-				next.ServeHTTP(w, r)
-				return
-			}
-			now := l.now()
-			if !res.Allowed || tighter(w.Header(), res.Remaining) {
-				res.SetHeaders(w.Header(), now)
-			}
-			if !res.Allowed {
-				if m != nil {
-					m.RateLimitRejections.WithLabelValues(scope).Inc()
-				}
-				log.Warn("rate limited", "audit", true, "scope", scope, "client_ip", ClientIPFrom(r.Context()).String(), "path", r.URL.Path)
-				apierr.Write(w, &apierr.Error{Status: http.StatusTooManyRequests, Code: "rate_limited",
-					Message: "too many requests; retry later", RetryAfter: res.RetryAfter(now)})
-				return
-			}
-			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// Enforce takes one token from l for the bucket scope+":"+key and reports
+// whether the request may proceed; when it may not, Enforce has answered
+// it: 429 rate_limited with Retry-After, or, while the store cannot
+// answer, 503 rate_limit_unavailable from a fail-closed limiter (a
+// fail-open one lets the request through without headers). Allowed and
+// refused requests get X-RateLimit-Limit, -Remaining and -Reset; when
+// several limits apply to a request, the headers describe the one closest
+// to refusing. Refusals are logged (audit) and counted under scope; m and
+// log may be nil. A client that went away gets no answer.
+func Enforce(w http.ResponseWriter, r *http.Request, l *Limiter, scope, key string, m *metrics.Metrics, log *slog.Logger) bool {
+	res, err := l.Take(r.Context(), scope+":"+key)
+	switch {
+	case errors.Is(err, ErrStoreUnavailable):
+		if log != nil {
+			log.Debug("rate limit cannot be checked; refusing request", "scope", scope, "client_ip", ClientIPFrom(r.Context()).String(), "path", r.URL.Path)
+		}
+		apierr.Write(w, &apierr.Error{Status: http.StatusServiceUnavailable, Code: "rate_limit_unavailable",
+			Message: "request limits cannot be checked right now; retry later", RetryAfter: 1, Err: err})
+		return false
+	case err != nil:
+		return false // the client went away
+	case res.Degraded:
+		return true
+	}
+	now := l.now()
+	if !res.Allowed || tighter(w.Header(), res.Remaining) {
+		res.SetHeaders(w.Header(), now)
+	}
+	if res.Allowed {
+		return true
+	}
+	if m != nil {
+		m.RateLimitRejections.WithLabelValues(scope).Inc()
+	}
+	if log != nil {
+		log.Warn("rate limited", "audit", true, "scope", scope, "client_ip", ClientIPFrom(r.Context()).String(), "path", r.URL.Path)
+	}
+	apierr.Write(w, &apierr.Error{Status: http.StatusTooManyRequests, Code: "rate_limited",
+		Message: "too many requests; retry later", RetryAfter: res.RetryAfter(now)})
+	return false
 }
 
 // tighter reports whether remaining is no more than what an earlier limit

@@ -15,12 +15,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
 
+	tgconfig "github.com/tickgate/tickgate/config"
 	"github.com/tickgate/tickgate/marketsim"
 )
 
@@ -39,6 +41,7 @@ func main() {
 // config is what the command line asks for.
 type config struct {
 	addr      string
+	public    bool
 	opts      marketsim.Options
 	dropEvery time.Duration
 	logLevel  slog.Level
@@ -73,7 +76,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		fmt.Fprintf(fs.Output(), "Usage: marketsim -key K [flags]\n\nThe simulated market-data vendor (REST on /v1/..., WebSocket on /v1/stream).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&c.addr, "addr", "127.0.0.1:7070", "listen address")
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:7070", "listen address (loopback only unless -public)")
+	fs.BoolVar(&c.public, "public", false, "allow a non-loopback -addr: the simulated vendor accepts its test keys from anyone who reaches it")
 	fs.Var(&keys, "key", "valid api key; repeat the flag or separate keys with commas (required)")
 	fs.StringVar(&symbols, "symbols", "", "comma-separated symbol universe (default: 100 tickers such as AAPL, MSFT, TSLA, SPY, BTCUSD, EURUSD)")
 	fs.Int64Var(&o.Seed, "seed", 0, "seed of the price walks and injected faults")
@@ -108,6 +112,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if len(keys) == 0 {
 		return c, errors.New("at least one -key is required")
 	}
+	if host, _, err := net.SplitHostPort(c.addr); err != nil {
+		return c, fmt.Errorf("-addr %q is not host:port", c.addr)
+	} else if !c.public && !tgconfig.IsLoopbackHost(host) {
+		return c, fmt.Errorf("-addr %q is not a loopback address; the simulator is a test tool: add -public to expose it anyway", c.addr)
+	}
 	if c.dropEvery < 0 {
 		return c, errors.New("-drop-every must not be negative")
 	}
@@ -141,6 +150,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "marketsim listening on %s (stream %s)\n", url, sim.StreamURL())
 	log.Info("marketsim: serving", "symbols", len(sim.Symbols()), "keys", len(c.opts.Keys))
+	if host, _, _ := net.SplitHostPort(c.addr); !tgconfig.IsLoopbackHost(host) {
+		log.Warn("marketsim: EXPOSED with -public on a non-loopback address; it is a test tool and accepts its keys from anyone who reaches it", "addr", c.addr)
+	}
 
 	var drops <-chan time.Time
 	if c.dropEvery > 0 {

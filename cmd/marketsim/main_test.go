@@ -42,7 +42,7 @@ func TestParseFlags(t *testing.T) {
 			}
 		}},
 		{"every knob", []string{
-			"-key=K", "-addr", ":0", "-symbols", "AAPL,MSFT", "-seed", "7", "-rate", "-1", "-burst", "5",
+			"-key=K", "-addr", ":0", "-public", "-symbols", "AAPL,MSFT", "-seed", "7", "-rate", "-1", "-burst", "5",
 			"-auth-timeout", "1s", "-cap", "2", "-cap-policy", "evict_old", "-max-symbols", "50", "-max-msgs", "5",
 			"-events", "1000", "-tick", "5ms", "-ping", "2s", "-pong-timeout", "3s", "-queue", "8", "-max-frame", "4096",
 			"-write-timeout", "4s", "-lifetime", "1h", "-errors-in-200", "-latency", "10ms", "-fail-rate", "0.1",
@@ -89,6 +89,9 @@ func TestBadFlags(t *testing.T) {
 		{"bad number", []string{"-key", "K", "-cap", "one"}, `invalid value "one" for flag -cap`},
 		{"bad log level", []string{"-key", "K", "-log-level", "loud"}, `-log-level "loud" is not`},
 		{"negative drop", []string{"-key", "K", "-drop-every", "-1s"}, "-drop-every must not be negative"},
+		{"public address", []string{"-key", "K", "-addr", "0.0.0.0:7070"}, `-addr "0.0.0.0:7070" is not a loopback address`},
+		{"all interfaces", []string{"-key", "K", "-addr", ":7070"}, "is not a loopback address"},
+		{"bad address", []string{"-key", "K", "-addr", "nonsense"}, `-addr "nonsense" is not host:port`},
 		// Caught by marketsim.New, through run.
 		{"bad policy", []string{"-key", "K", "-cap-policy", "lottery"}, "CapPolicy"},
 		{"bad fail rate", []string{"-key", "K", "-fail-rate", "2"}, "FailRate must be between 0 and 1"},

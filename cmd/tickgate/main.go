@@ -16,9 +16,15 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/redis/go-redis/v9"
 )
 
 func main() {
+	// go-redis prints its own dial failures to stderr, outside the
+	// structured log and ahead of tickgate's one-line start-up errors;
+	// the stores report the same failures through the logger.
+	redis.SetLogger(quietRedis{})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.LookupEnv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
@@ -29,6 +35,11 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// quietRedis discards go-redis's internal log lines.
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
 
 // errReported means the problems were already printed, one per line.
 var errReported = errors.New("reported")

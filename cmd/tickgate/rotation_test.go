@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -281,5 +284,59 @@ func TestAWSPerKeySecrets(t *testing.T) {
 				t.Fatal("a value was printed")
 			}
 		})
+	}
+}
+
+// TestAWSKeyAge: a vendor key whose Secrets Manager version is older than
+// TICKGATE_SECRET_MAX_AGE is warned about in the log (with its version
+// id), in /readyz (still 200) and measured in tickgate_secret_age_seconds.
+func TestAWSKeyAge(t *testing.T) {
+	const key = "aged-key-0123456789abcdef"
+	sm := smtest.New(t)
+	sm.Setenv(t)
+	created := time.Now().Add(-100 * 24 * time.Hour)
+	version := sm.PutCreated("tickgate/aged", `{"TICKGATE_DEMO_KEY":"`+key+`"}`, created)
+	inst := start(t, map[string]string{"TICKGATE_SECRETS": "aws", "TICKGATE_AWS_SECRET_ID": "tickgate/aged",
+		"TICKGATE_DEMO_PASSWORD": testPassword, "TICKGATE_SECRET_MAX_AGE": "90d"})
+
+	logs := inst.stderr.String()
+	if !strings.Contains(logs, "vendor key is older than the maximum age") || !strings.Contains(logs, version) || !strings.Contains(logs, `"age_days":100`) {
+		t.Errorf("no key-age warning with the version id in the log:\n%s", logs)
+	}
+	b := newBrowser(t, inst.url, &recorder{})
+	resp, body := b.do("GET", "/readyz", "", nil)
+	if resp.StatusCode != 200 || !strings.Contains(body, "vendor key TICKGATE_DEMO_KEY is 100 days old, past the maximum of 90") {
+		t.Errorf("readyz: %d %s", resp.StatusCode, body)
+	}
+	if strings.Contains(body, version) {
+		t.Error("readyz shows the version id on the public listener")
+	}
+	mresp, err := http.Get(inst.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, _ := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	var age float64
+	for _, line := range strings.Split(string(mb), "\n") {
+		if rest, ok := strings.CutPrefix(line, `tickgate_secret_age_seconds{secret="TICKGATE_DEMO_KEY"} `); ok {
+			age, _ = strconv.ParseFloat(rest, 64)
+		}
+	}
+	if want := 100 * 24 * 3600.0; age < want-60 || age > want+600 {
+		t.Errorf("tickgate_secret_age_seconds = %v, want about %v", age, want)
+	}
+	if strings.Contains(string(mb)+logs+body, key) {
+		t.Fatal("the key was printed")
+	}
+
+	// 0 disables the warning; the age is still measured.
+	quiet := start(t, map[string]string{"TICKGATE_SECRETS": "aws", "TICKGATE_AWS_SECRET_ID": "tickgate/aged",
+		"TICKGATE_DEMO_PASSWORD": testPassword, "TICKGATE_SECRET_MAX_AGE": "0"})
+	if strings.Contains(quiet.stderr.String(), "maximum age") {
+		t.Error("warned with TICKGATE_SECRET_MAX_AGE=0")
+	}
+	if resp, body := newBrowser(t, quiet.url, &recorder{}).do("GET", "/readyz", "", nil); resp.StatusCode != 200 || strings.Contains(body, "warnings") {
+		t.Errorf("readyz with no maximum: %d %s", resp.StatusCode, body)
 	}
 }

@@ -87,11 +87,21 @@ func load(ctx context.Context, env environment, log *slog.Logger, m *metrics.Met
 			vendorURL = s.DemoVendorURL
 		}
 		st.file = config.Demo(vendorURL)
+		if exposed := demoExposed(s); len(exposed) > 0 {
+			if !s.DemoPublic {
+				problems.Addf("%s: demo mode listens only on loopback addresses (its user and key are for trying tickgate out); set TICKGATE_CONFIG for a real deployment, or TICKGATE_DEMO_PUBLIC=1 to expose the demo anyway", strings.Join(exposed, ", "))
+			} else {
+				log.Warn("DEMO EXPOSED: TICKGATE_DEMO_PUBLIC=1 serves demo mode on a non-loopback address; anyone who reaches it can try to log in as demo. Never use this in production.", "addrs", strings.Join(exposed, ", "))
+			}
+		}
 	} else if st.file, err = config.Load(s.ConfigFile, env.get); err != nil {
 		addErr(err)
 	}
 	if !s.PlainHTTPAllowed() {
-		problems.Addf("TICKGATE_ADDR: plain HTTP on a non-loopback address; set TICKGATE_TLS_CERT and TICKGATE_TLS_KEY, or TICKGATE_TRUSTED_PROXIES for a TLS-terminating proxy")
+		problems.Addf("TICKGATE_ADDR: plain HTTP on a non-loopback address; set TICKGATE_TLS_CERT and TICKGATE_TLS_KEY, or TICKGATE_TRUSTED_PROXIES for a TLS-terminating proxy (TICKGATE_INSECURE_HTTP=1 for local network development only)")
+	}
+	if s.PlainHTTPExposed() {
+		log.Warn("INSECURE: TICKGATE_INSECURE_HTTP=1 serves plain HTTP on a non-loopback address; passwords and session cookies cross the network unencrypted. Never use this in production.", "addr", s.Addr)
 	}
 
 	// Users.
@@ -240,9 +250,35 @@ func withoutAWSSecret(names []string, perKey map[string]string, demo bool) []str
 	return out
 }
 
+// demoExposed names the settings that put demo mode on a non-loopback
+// address.
+func demoExposed(s config.Settings) []string {
+	var out []string
+	for _, a := range []struct{ name, addr string }{
+		{"TICKGATE_ADDR", s.Addr}, {"TICKGATE_ADMIN_ADDR", s.AdminAddr}, {"TICKGATE_REDIRECT_ADDR", s.RedirectAddr},
+	} {
+		if a.addr == "" {
+			continue
+		}
+		if host, _, err := net.SplitHostPort(a.addr); err == nil && !config.IsLoopbackHost(host) {
+			out = append(out, a.name)
+		}
+	}
+	return out
+}
+
 type demoKeyProvider struct {
 	secrets.Provider
 	fallback secrets.Value
+}
+
+// Version passes the provider's versions on (the demo key's fallback has
+// none).
+func (p *demoKeyProvider) Version(name string) (string, time.Time, bool) {
+	if vp, ok := p.Provider.(secrets.Versioned); ok {
+		return vp.Version(name)
+	}
+	return "", time.Time{}, false
 }
 
 func (p *demoKeyProvider) Get(ctx context.Context, name string) (secrets.Value, error) {
@@ -301,6 +337,11 @@ func serve(ctx context.Context, env environment, stderr io.Writer) error {
 		return err
 	}
 	defer store.Close()
+	limitStores, closeLimitStores, err := openLimitStore(ctx, st.settings, log)
+	if err != nil {
+		return err
+	}
+	defer closeLimitStores()
 
 	a, err := app.New(app.Config{
 		Settings:      st.settings,
@@ -312,15 +353,21 @@ func serve(ctx context.Context, env environment, stderr io.Writer) error {
 		Logger:        log,
 		Registry:      reg,
 		Metrics:       m,
+		LimitStores:   limitStores,
 	})
 	if err != nil {
 		return err
 	}
-	// Deferred after store.Close, so it runs before: the session Manager
+	// Deferred after store.Close (and the limit stores), so it runs before: the session Manager
 	// unsubscribes from the store's events and stops its checks before
 	// the store closes.
 	defer a.Close()
 	st.cache.Start()
+	ageCtx, stopAges := context.WithCancel(ctx)
+	defer stopAges()
+	if err := watchKeyAges(ageCtx, st.cache, st.settings.SecretMaxAge, reg, log); err != nil {
+		return err
+	}
 
 	srv := &http.Server{
 		Handler:           a.Handler(),
@@ -420,6 +467,12 @@ func checkConfig(ctx context.Context, env environment, stdout, stderr io.Writer)
 		return printProblems(stderr, err)
 	}
 	st.close()
+	if err := checkGuard(ctx, st, log); err != nil {
+		return printProblems(stderr, err)
+	}
+	if st.settings.PlainHTTPExposed() {
+		fmt.Fprintln(stderr, "tickgate: warning: TICKGATE_INSECURE_HTTP=1 serves plain HTTP on a non-loopback address; passwords and session cookies would cross the network unencrypted")
+	}
 	mode := "config " + st.settings.ConfigFile
 	if st.demo {
 		mode = "demo mode"
@@ -438,4 +491,37 @@ func printProblems(w io.Writer, err error) error {
 		}
 	}
 	return errReported
+}
+
+// keyAgeCheck is how often key ages are logged about after start-up.
+const keyAgeCheck = 12 * time.Hour
+
+// watchKeyAges exports each vendor key's age and warns, at start and then
+// every keyAgeCheck until ctx ends, about keys past or near maxAge.
+func watchKeyAges(ctx context.Context, cache *secrets.Cache, maxAge time.Duration, reg prometheus.Registerer, log *slog.Logger) error {
+	policy := secrets.AgePolicy{Max: maxAge}
+	err := metrics.RegisterSecretAge(reg, func() []metrics.SecretAge {
+		var out []metrics.SecretAge
+		for _, a := range cache.Ages(policy) {
+			out = append(out, metrics.SecretAge{Secret: a.Name, Seconds: a.Age.Seconds()})
+		}
+		return out
+	})
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	cache.WarnOldKeys(log, policy)
+	go func() {
+		t := time.NewTicker(keyAgeCheck)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				cache.WarnOldKeys(log, policy)
+			}
+		}
+	}()
+	return nil
 }

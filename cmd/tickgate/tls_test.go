@@ -93,21 +93,44 @@ func TestTLS(t *testing.T) {
 		st := c.ConnectionState()
 		return &st, nil
 	}
-	for _, tc := range []struct {
-		name string
-		cfg  *tls.Config
-		ok   bool
-	}{
-		{"tls1.3", &tls.Config{MinVersion: tls.VersionTLS13}, true},
-		{"tls1.2 aead", &tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}}, true},
-		{"tls1.2 cbc", &tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA}}, false},
-		{"tls1.1", &tls.Config{MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}, false},
-	} {
-		_, err := handshake(tc.cfg)
-		if (err == nil) != tc.ok {
-			t.Errorf("%s: handshake err = %v, want ok=%v", tc.name, err, tc.ok)
+	versions := func(godebug string) {
+		for _, tc := range []struct {
+			name string
+			cfg  *tls.Config
+			ok   bool
+		}{
+			{"tls1.3", &tls.Config{MinVersion: tls.VersionTLS13}, true},
+			{"tls1.2 aead", &tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}}, true},
+			{"tls1.2 chacha", &tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256}}, true},
+			{"tls1.2 cbc", &tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA, tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256}}, false},
+			{"tls1.2 rsa kex", &tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_RSA_WITH_AES_128_CBC_SHA}}, false},
+			{"tls1.1", &tls.Config{MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}, false},
+			{"tls1.0", &tls.Config{MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS10}, false},
+		} {
+			st, err := handshake(tc.cfg)
+			if (err == nil) != tc.ok {
+				t.Errorf("GODEBUG=%q %s: handshake err = %v, want ok=%v", godebug, tc.name, err, tc.ok)
+			}
+			if err == nil && tc.cfg.MinVersion == tls.VersionTLS13 && st.Version != tls.VersionTLS13 {
+				t.Errorf("GODEBUG=%q: a TLS 1.3 client got version %x", godebug, st.Version)
+			}
+		}
+		// HTTP/2 is offered and chosen; with no ALPN the client gets
+		// TLS 1.3 by default.
+		st, err := handshake(&tls.Config{NextProtos: []string{"h2", "http/1.1"}})
+		if err != nil {
+			t.Errorf("GODEBUG=%q: default client: %v", godebug, err)
+		} else if st.NegotiatedProtocol != "h2" || st.Version != tls.VersionTLS13 {
+			t.Errorf("GODEBUG=%q: default client: alpn=%q version=%x, want h2 over TLS 1.3", godebug, st.NegotiatedProtocol, st.Version)
 		}
 	}
+	versions("")
+	// GODEBUG can re-enable old protocols and suites in Go's defaults;
+	// tickgate's explicit configuration must not follow it. The runtime
+	// re-reads GODEBUG when it changes.
+	weak := "tls10server=1,tlsrsakex=1,tls3des=1,tlsunsafeekm=1,tlssha1=1"
+	t.Setenv("GODEBUG", weak)
+	versions(weak)
 
 	client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

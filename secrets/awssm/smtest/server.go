@@ -119,6 +119,12 @@ func (s *Server) Put(id, secretString string) string {
 	return s.put(id, &version{text: &secretString})
 }
 
+// PutCreated is Put with the version's CreatedDate set to created, for
+// tests of key age.
+func (s *Server) PutCreated(id, secretString string, created time.Time) string {
+	return s.put(id, &version{text: &secretString, created: created.Truncate(time.Millisecond)})
+}
+
 // PutBinary stores a SecretBinary version, as `aws secretsmanager
 // create-secret --secret-binary` does.
 func (s *Server) PutBinary(id string, b []byte) string {
@@ -134,7 +140,9 @@ func (s *Server) put(id string, v *version) string {
 		s.secrets[id] = sec
 	}
 	v.id = uuid()
-	v.created = time.Now().Truncate(time.Millisecond)
+	if v.created.IsZero() {
+		v.created = time.Now().Truncate(time.Millisecond)
+	}
 	v.stages = []string{"AWSCURRENT"}
 	for _, old := range sec.versions {
 		switch {
