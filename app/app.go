@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -31,13 +32,13 @@ import (
 
 	"github.com/tickgate/tickgate/apierr"
 	"github.com/tickgate/tickgate/config"
-	"github.com/tickgate/tickgate/frontend"
 	"github.com/tickgate/tickgate/guard"
 	"github.com/tickgate/tickgate/metrics"
 	"github.com/tickgate/tickgate/proxy"
 	"github.com/tickgate/tickgate/relay"
 	"github.com/tickgate/tickgate/secrets"
 	"github.com/tickgate/tickgate/session"
+	"github.com/tickgate/tickgate/session/oidc"
 )
 
 // Config is everything App needs; cmd/tickgate builds it from the
@@ -67,6 +68,10 @@ type Config struct {
 	// GeoReload is how often the guard.geo database file is checked for
 	// a new version (default guard.DefaultGeoReload; negative: never).
 	GeoReload time.Duration
+	// NewOIDC, when set, builds the OpenID Connect login (GET
+	// /auth/oidc/login and /auth/oidc/callback; see oidc.go); the App
+	// closes it.
+	NewOIDC NewOIDCFunc
 }
 
 // App is a configured tickgate.
@@ -81,6 +86,7 @@ type App struct {
 	relay    *relay.Relay
 	guard    *guard.Guard
 	loginLim *guard.LoginLimiter
+	oidc     *oidc.Login
 	handler  http.Handler
 	draining chan struct{}
 }
@@ -100,6 +106,12 @@ func New(cfg Config) (*App, error) {
 	a.metrics = cfg.Metrics
 	if a.metrics == nil {
 		a.metrics = metrics.New(cfg.Registry)
+	}
+	for name := range cfg.File.Feeds {
+		a.metrics.InitFeeds(name)
+	}
+	for name := range cfg.File.Upstreams {
+		a.metrics.InitUpstreams(name)
 	}
 	a.ips = guard.NewIPResolver(cfg.Settings.TrustedProxies)
 	ok := false
@@ -153,6 +165,9 @@ func New(cfg Config) (*App, error) {
 		Metrics:        a.metrics,
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := a.setupOIDC(); err != nil {
 		return nil, err
 	}
 	a.proxy, err = proxy.New(proxy.Config{
@@ -212,6 +227,7 @@ func New(cfg Config) (*App, error) {
 	auth.Any("/login", echo.WrapHandler(http.HandlerFunc(a.sessions.Login)), a.loginLimits, csrf)
 	auth.Any("/session", echo.WrapHandler(http.HandlerFunc(a.sessions.Info)))
 	auth.Any("/logout", echo.WrapHandler(http.HandlerFunc(a.sessions.Logout)), csrf)
+	a.oidcRoutes(auth)
 
 	api := echo.WrapHandler(a.proxy)
 	e.Any("/api/:upstream/*", api, perIP, loadSession, requireSession, perSession, perRoute, csrf)
@@ -219,9 +235,10 @@ func New(cfg Config) (*App, error) {
 	e.Any("/ws/:feed", onlyGet(echo.WrapHandler(a.relay)), perIP, loadSession, requireSession, perSession, perRoute, a.admitWS)
 
 	// The demo page is the catch-all; Any keeps its 405 answers JSON.
-	e.Any("/*", echo.WrapHandler(frontend.Handler()), perIP, perRoute)
+	e.Any("/*", echo.WrapHandler(a.page()), perIP, perRoute)
 
-	a.handler = observe(a.log, a.metrics, a.ips,
+	a.handler = observe(a.log, a.metrics, a.ips, trustedPeers(cfg.Settings.TrustedProxies),
+		newAnomalyWatch(cfg.Settings.Anomaly, a.log, a.metrics, time.Now),
 		securityHeaders(cfg.Settings.PublicOrigins, a.ips.IsHTTPS,
 			deadlines(
 				requireHTTPS(a.ips, cfg.Settings.PublicOrigins,
@@ -233,11 +250,17 @@ func New(cfg Config) (*App, error) {
 // Handler is the public HTTP handler.
 func (a *App) Handler() http.Handler { return a.handler }
 
-// AdminHandler serves /metrics (and is what TICKGATE_ADMIN_ADDR listens
-// with). It must never be exposed on the public listener.
+// AdminHandler serves /metrics and the pprof profiles under
+// /debug/pprof/ (and is what TICKGATE_ADMIN_ADDR listens with). It must
+// never be exposed on the public listener.
 func (a *App) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	return mux
 }
 
@@ -264,6 +287,7 @@ func (a *App) Close() {
 	if a.proxy != nil {
 		a.proxy.Close()
 	}
+	a.closeOIDC()
 	if a.sessions != nil {
 		a.sessions.Close()
 	}

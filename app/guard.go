@@ -11,6 +11,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/labstack/echo/v4"
 
+	"github.com/tickgate/tickgate/apierr"
 	"github.com/tickgate/tickgate/config"
 	"github.com/tickgate/tickgate/guard"
 	"github.com/tickgate/tickgate/session"
@@ -44,8 +45,17 @@ func newGuard(cfg Config, a *App) (*guard.Guard, error) {
 // network refuses, with 403 forbidden_network or forbidden_country, a
 // client the global, route or feed rules exclude, before anything else
 // (sessions included) looks at the request.
+//
+// A /ws/{feed} path spelled with escapes ("/ws/de%6Do", "/ws/x%2Fdemo")
+// is answered 404 here: the router matches the escaped path while the
+// relay and the feed rules read the decoded one, and the two must name
+// the same feed.
 func (a *App) network(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if c.Path() == "/ws/:feed" && c.Request().URL.Path != "/ws/"+c.Param("feed") {
+			apierr.Respond(c.Response(), http.StatusNotFound, "not_found", "unknown feed")
+			return nil
+		}
 		if !a.guard.Admit(c.Response(), c.Request()) {
 			return nil
 		}
@@ -153,7 +163,7 @@ func loginTighter(h http.Header, remaining uint64) bool {
 func (a *App) admitWS(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		if _, ok := session.FromContext(r.Context()); !ok || r.Method != http.MethodGet || !isUpgrade(r) {
+		if _, ok := session.FromContext(r.Context()); !ok || r.Method != http.MethodGet || !wsHandshake(r) {
 			return next(c)
 		}
 		if _, ok := a.cfg.File.Feeds[c.Param("feed")]; !ok {
@@ -172,6 +182,22 @@ func (a *App) admitWS(next echo.HandlerFunc) echo.HandlerFunc {
 		defer release()
 		return next(c)
 	}
+}
+
+// wsHandshake is the relay's test for a WebSocket handshake: an Upgrade
+// header naming websocket on any of its lines. The Connection header is
+// left to the WebSocket library, which reads all of its lines; reading
+// only the first here would let "Connection: keep-alive" followed by
+// "Connection: Upgrade" skip admission and still be upgraded.
+func wsHandshake(r *http.Request) bool {
+	for _, v := range r.Header.Values("Upgrade") {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), "websocket") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // allowedOrigin returns the request's one Origin, normalised, when it is

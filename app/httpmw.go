@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/tickgate/tickgate/apierr"
 	"github.com/tickgate/tickgate/guard"
+	"github.com/tickgate/tickgate/logging"
 	"github.com/tickgate/tickgate/metrics"
 	"github.com/tickgate/tickgate/session"
 )
@@ -41,13 +43,58 @@ func RequestID(ctx context.Context) string {
 	if ri := infoFrom(ctx); ri != nil {
 		return ri.id
 	}
-	return ""
+	return logging.RequestID(ctx)
 }
 
+// newRequestID returns 128 random bits in hex.
 func newRequestID() string {
-	var b [12]byte
+	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// maxRequestIDLen bounds an X-Request-Id taken from a trusted proxy.
+const maxRequestIDLen = 128
+
+// validRequestID accepts what common proxies and tracing systems send
+// (UUIDs, hex, base64url, "1-5f8e-..." AWS trace ids) and nothing that
+// could forge a log line or smuggle a header.
+func validRequestID(s string) bool {
+	if s == "" || len(s) > maxRequestIDLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '-', c == '_', c == '.', c == ':', c == '=', c == '+', c == '/':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// requestIDFor is the request's id: the X-Request-Id of a trusted proxy
+// (so one id follows the request through the load balancer's logs and
+// ours), otherwise a new random one. A browser cannot choose its id.
+func requestIDFor(r *http.Request, trusted func(netip.Addr) bool, peer netip.Addr) string {
+	if v := r.Header.Get("X-Request-Id"); v != "" && trusted(peer) && validRequestID(v) {
+		return v
+	}
+	return newRequestID()
+}
+
+// trustedPeers reports whether a TCP peer is one of the trusted proxies.
+func trustedPeers(prefixes []netip.Prefix) func(netip.Addr) bool {
+	return func(a netip.Addr) bool {
+		for _, p := range prefixes {
+			if p.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // recorder tracks status and bytes; it keeps Flush and Hijack working for
@@ -94,14 +141,19 @@ func (r *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // observe is the outermost middleware: request id, panic recovery, access
-// log and request metrics. It logs the route pattern and path, never the
-// query string (it may carry anything) and never cookies or headers.
-func observe(log *slog.Logger, m *metrics.Metrics, ips *guard.IPResolver, next http.Handler) http.Handler {
+// log and request metrics. The access log names the route pattern, never
+// the raw path or the query string (either may carry anything), and never
+// cookies or headers. The request id goes into the context, so every line
+// logged with it carries request_id.
+func observe(log *slog.Logger, m *metrics.Metrics, ips *guard.IPResolver, trusted func(netip.Addr) bool, anomalies *anomalyWatch, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		ri := &reqInfo{id: newRequestID()}
+		ri := &reqInfo{id: requestIDFor(r, trusted, ips.Peer(r))}
 		w.Header().Set("X-Request-Id", ri.id)
-		ctx := context.WithValue(r.Context(), reqInfoKey{}, ri)
+		// The proxy forwards X-Request-Id to the vendor: ours, so a
+		// vendor's support can find the call, never a browser's choice.
+		r.Header.Set("X-Request-Id", ri.id)
+		ctx := logging.WithRequestID(context.WithValue(r.Context(), reqInfoKey{}, ri), ri.id)
 		rec := &recorder{ResponseWriter: w}
 		r = r.WithContext(ctx)
 		defer func() {
@@ -109,7 +161,7 @@ func observe(log *slog.Logger, m *metrics.Metrics, ips *guard.IPResolver, next h
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				log.Error("panic serving request", "request_id", ri.id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				log.ErrorContext(ctx, "panic serving request", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 				if rec.status == 0 {
 					apierr.Respond(rec, http.StatusInternalServerError, "internal", "internal error")
 				}
@@ -129,31 +181,35 @@ func observe(log *slog.Logger, m *metrics.Metrics, ips *guard.IPResolver, next h
 			if status >= 500 {
 				level = slog.LevelWarn
 			}
-			log.LogAttrs(r.Context(), level, "request",
+			clientIP := ips.ClientIPString(r)
+			log.LogAttrs(ctx, level, "request",
 				slog.String("request_id", ri.id),
-				slog.String("method", r.Method),
+				slog.String("method", safeMethod(r.Method)),
 				slog.String("route", route),
-				slog.String("path", safePath(r)),
 				slog.Int("status", status),
 				slog.Int64("bytes", rec.bytes),
 				slog.Float64("duration_ms", float64(d.Microseconds())/1000),
-				slog.String("client_ip", ips.ClientIPString(r)),
+				slog.String("client_ip", clientIP),
 				slog.String("user", ri.user),
 			)
+			anomalies.observe(ctx, route, status, clientIP, ri.user)
 		}()
 		next.ServeHTTP(rec, r)
 	})
 }
 
-// safePath is the request path without the query, shortened and with
-// control characters escaped so it cannot forge log lines.
-func safePath(r *http.Request) string {
-	p := r.URL.EscapedPath()
-	if len(p) > 256 {
-		p = p[:256] + "..."
+// safeMethod is the method when it is a token of reasonable length, so
+// a client cannot write arbitrary text into the access log.
+func safeMethod(m string) string {
+	if len(m) > 16 {
+		return "other"
 	}
-	q := strconv.QuoteToASCII(p)
-	return q[1 : len(q)-1]
+	for i := 0; i < len(m); i++ {
+		if c := m[i]; c < 'A' || c > 'Z' {
+			return "other"
+		}
+	}
+	return m
 }
 
 // Deadlines for one request other than a WebSocket upgrade. The server

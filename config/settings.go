@@ -5,6 +5,9 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"regexp"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -41,6 +44,10 @@ type Settings struct {
 	WSMaxConns     int            // TICKGATE_WS_MAX_CONNS
 	LogFormat      string         // TICKGATE_LOG_FORMAT: text or json; empty means decide by terminal
 	LogLevel       string         // TICKGATE_LOG_LEVEL
+	OIDC           OIDCSettings   // TICKGATE_OIDC_*: login through an OpenID Connect provider
+
+	// Anomaly holds the thresholds of the anomaly signals (TICKGATE_ANOMALY_*).
+	Anomaly AnomalySettings
 
 	DemoPassword  string // TICKGATE_DEMO_PASSWORD (a credential: never log it)
 	DemoVendorURL string // TICKGATE_DEMO_VENDOR_URL
@@ -84,10 +91,24 @@ var variables = []Variable{
 	{"TICKGATE_WS_MAX_CONNS", "5", "concurrent sockets per session"},
 	{"TICKGATE_LOG_FORMAT", "", "text or json; default text on a terminal, else json"},
 	{"TICKGATE_LOG_LEVEL", "info", "debug, info, warn or error"},
+	{"TICKGATE_ANOMALY_WINDOW", "1m", "window of the anomaly signals: a client crossing a threshold below within it is logged (audit) and counted"},
+	{"TICKGATE_ANOMALY_UNAUTHORIZED", "20", "401 answers to one client IP or user per window; 0 off"},
+	{"TICKGATE_ANOMALY_RATE_LIMITED", "50", "429 answers to one client IP or user per window; 0 off"},
+	{"TICKGATE_ANOMALY_LOGIN_FAILURES", "10", "failed logins from one client IP per window; 0 off"},
+	{"TICKGATE_ANOMALY_WS_CONNECTS", "30", "WebSocket connects by one client IP or user per window (reconnect storms); 0 off"},
 	{"TICKGATE_DEMO_PASSWORD", "", "demo mode: password of user demo; random when unset"},
 	{"TICKGATE_DEMO_KEY", "", "demo mode: the simulated vendor's key (a secret, read through TICKGATE_SECRETS); random when unset"},
 	{"TICKGATE_DEMO_VENDOR_URL", "", "demo mode: use this running marketsim instead of starting one"},
 	{"TICKGATE_DEMO_PUBLIC", "0", "1 lets demo mode listen on a non-loopback address (its user and key are for trying tickgate out; logged loudly)"},
+	{"TICKGATE_OIDC_ISSUER", "", "OpenID Connect provider's issuer URL; set: login through that provider is on (GET /auth/oidc/login)"},
+	{"TICKGATE_OIDC_CLIENT_ID", "", "the client registered at the provider for tickgate"},
+	{"TICKGATE_OIDC_CLIENT_SECRET", "", "the NAME of the secret holding the client secret, read through TICKGATE_SECRETS (never the secret itself)"},
+	{"TICKGATE_OIDC_REDIRECT_URL", "", "redirect URL registered at the provider; default: the first public origin + /auth/oidc/callback"},
+	{"TICKGATE_OIDC_SCOPES", "openid profile email", "scopes requested, space or comma separated; must include openid"},
+	{"TICKGATE_OIDC_USERNAME_CLAIM", "email", "ID token claim that becomes the tickgate user name (email needs email_verified)"},
+	{"TICKGATE_OIDC_ALLOWED_USERS", "", "user names (claim values) that may log in, comma separated"},
+	{"TICKGATE_OIDC_ALLOWED_DOMAINS", "", "email domains whose verified users may log in, comma separated"},
+	{"TICKGATE_OIDC_ALLOW_ANY_USER", "0", "1 lets in every user the provider authenticates for the client (only when the provider itself limits who may use it)"},
 	{"TICKGATE_ENV_FILE", ".env", "file loaded before reading the environment; never overrides it"},
 }
 
@@ -195,16 +216,14 @@ func FromEnv(lookupEnv func(string) (string, bool)) (Settings, error) {
 			if c == "" {
 				continue
 			}
-			pfx, err := netip.ParsePrefix(c)
+			// ParseCIDR takes IPv4-mapped networks as the IPv4 ones
+			// they map (client addresses are compared unmapped).
+			pfx, err := ParseCIDR(c)
 			if err != nil {
-				if a, aerr := netip.ParseAddr(c); aerr == nil {
-					pfx = netip.PrefixFrom(a, a.BitLen())
-				} else {
-					p.Addf("TICKGATE_TRUSTED_PROXIES: %q is not a CIDR or address", c)
-					continue
-				}
+				p.Addf("TICKGATE_TRUSTED_PROXIES: %v", err)
+				continue
 			}
-			s.TrustedProxies = append(s.TrustedProxies, pfx.Masked())
+			s.TrustedProxies = append(s.TrustedProxies, pfx)
 		}
 	}
 
@@ -308,6 +327,9 @@ func FromEnv(lookupEnv func(string) (string, bool)) (Settings, error) {
 		}
 	}
 
+	s.OIDC = oidcFromEnv(get, s.PublicOrigins, &p)
+	s.Anomaly = anomalyFromEnv(get, &p)
+
 	if len(s.PublicOrigins) == 0 && p.Err() == nil {
 		s.PublicOrigins = s.derivedOrigins()
 		s.originsDerived = true
@@ -409,4 +431,141 @@ func parseDays(v string) (time.Duration, error) {
 		return time.Duration(days) * 24 * time.Hour, nil
 	}
 	return time.ParseDuration(v)
+}
+
+// OIDCCallbackPath is the route of the OpenID Connect callback, the path
+// of every TICKGATE_OIDC_REDIRECT_URL.
+const OIDCCallbackPath = "/auth/oidc/callback"
+
+// OIDCSettings configure login through an OpenID Connect provider
+// (package session/oidc). It is on when Issuer is set.
+type OIDCSettings struct {
+	Issuer   string // TICKGATE_OIDC_ISSUER
+	ClientID string // TICKGATE_OIDC_CLIENT_ID
+	// ClientSecret is the name of the secret (TICKGATE_SECRETS provider)
+	// holding the client secret, never the secret itself.
+	ClientSecret   string   // TICKGATE_OIDC_CLIENT_SECRET
+	RedirectURL    string   // TICKGATE_OIDC_REDIRECT_URL; empty: see Settings.OIDCRedirectURL
+	Scopes         []string // TICKGATE_OIDC_SCOPES
+	UsernameClaim  string   // TICKGATE_OIDC_USERNAME_CLAIM
+	AllowedUsers   []string // TICKGATE_OIDC_ALLOWED_USERS
+	AllowedDomains []string // TICKGATE_OIDC_ALLOWED_DOMAINS
+	AllowAnyUser   bool     // TICKGATE_OIDC_ALLOW_ANY_USER
+}
+
+// Enabled reports whether OIDC login is configured.
+func (o OIDCSettings) Enabled() bool { return o.Issuer != "" }
+
+// OIDCRedirectURL is TICKGATE_OIDC_REDIRECT_URL, or the first public
+// origin followed by OIDCCallbackPath.
+func (s Settings) OIDCRedirectURL() string {
+	if s.OIDC.RedirectURL != "" || len(s.PublicOrigins) == 0 {
+		return s.OIDC.RedirectURL
+	}
+	return strings.TrimSuffix(s.PublicOrigins[0], "/") + OIDCCallbackPath
+}
+
+// secretNameRE is what TICKGATE_OIDC_CLIENT_SECRET must look like: an
+// environment variable name in upper case. Mixed-case random strings (real
+// client secrets pasted by mistake) are refused without being echoed.
+var secretNameRE = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,127}$`)
+
+// oidcFromEnv reads and checks the TICKGATE_OIDC_* settings. origins are
+// the configured public origins (nil when derived).
+func oidcFromEnv(get func(string) string, origins []string, p *Problems) OIDCSettings {
+	list := func(name string) []string {
+		return strings.FieldsFunc(get(name), func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
+	}
+	o := OIDCSettings{
+		Issuer:         get("TICKGATE_OIDC_ISSUER"),
+		ClientID:       get("TICKGATE_OIDC_CLIENT_ID"),
+		ClientSecret:   get("TICKGATE_OIDC_CLIENT_SECRET"),
+		RedirectURL:    get("TICKGATE_OIDC_REDIRECT_URL"),
+		Scopes:         list("TICKGATE_OIDC_SCOPES"),
+		UsernameClaim:  get("TICKGATE_OIDC_USERNAME_CLAIM"),
+		AllowedUsers:   list("TICKGATE_OIDC_ALLOWED_USERS"),
+		AllowedDomains: list("TICKGATE_OIDC_ALLOWED_DOMAINS"),
+	}
+	switch v := get("TICKGATE_OIDC_ALLOW_ANY_USER"); v {
+	case "0":
+	case "1":
+		o.AllowAnyUser = true
+	default:
+		p.Addf("TICKGATE_OIDC_ALLOW_ANY_USER: %q is not 0 or 1", v)
+	}
+	if !o.Enabled() {
+		var set []string
+		for name, v := range map[string]bool{
+			"TICKGATE_OIDC_CLIENT_ID": o.ClientID != "", "TICKGATE_OIDC_CLIENT_SECRET": o.ClientSecret != "",
+			"TICKGATE_OIDC_REDIRECT_URL": o.RedirectURL != "", "TICKGATE_OIDC_ALLOWED_USERS": len(o.AllowedUsers) > 0,
+			"TICKGATE_OIDC_ALLOWED_DOMAINS": len(o.AllowedDomains) > 0, "TICKGATE_OIDC_ALLOW_ANY_USER": o.AllowAnyUser,
+		} {
+			if v {
+				set = append(set, name)
+			}
+		}
+		if len(set) > 0 {
+			sort.Strings(set)
+			p.Addf("TICKGATE_OIDC_ISSUER: required when other OIDC settings are set (%s)", strings.Join(set, ", "))
+		}
+		return OIDCSettings{}
+	}
+	if err := checkOIDCURL(o.Issuer); err != nil {
+		p.Addf("TICKGATE_OIDC_ISSUER: %v", err)
+	}
+	if o.ClientID == "" {
+		p.Addf("TICKGATE_OIDC_CLIENT_ID: required with TICKGATE_OIDC_ISSUER")
+	}
+	switch {
+	case o.ClientSecret == "":
+		p.Addf("TICKGATE_OIDC_CLIENT_SECRET: required with TICKGATE_OIDC_ISSUER: the name of the secret holding the client secret (e.g. OIDC_CLIENT_SECRET)")
+	case !secretNameRE.MatchString(o.ClientSecret):
+		p.Addf("TICKGATE_OIDC_CLIENT_SECRET: must name a secret (upper case letters, digits and _, e.g. OIDC_CLIENT_SECRET) whose value the secrets provider holds, not be the client secret itself (value not shown)")
+		o.ClientSecret = ""
+	}
+	if o.RedirectURL != "" {
+		if err := checkOIDCURL(o.RedirectURL); err != nil {
+			p.Addf("TICKGATE_OIDC_REDIRECT_URL: %v", err)
+		} else if u, _ := url.Parse(o.RedirectURL); u.Path != OIDCCallbackPath {
+			p.Addf("TICKGATE_OIDC_REDIRECT_URL: the path must be %s, the route tickgate serves the callback on", OIDCCallbackPath)
+		} else if origin, err := NormalizeOrigin(u.Scheme + "://" + u.Host); err == nil && len(origins) > 0 && !slices.Contains(origins, origin) {
+			p.Addf("TICKGATE_OIDC_REDIRECT_URL: origin %s is not one of TICKGATE_PUBLIC_ORIGIN (the login's state cookie would not come back)", origin)
+		}
+	}
+	if !slices.Contains(o.Scopes, "openid") {
+		p.Addf("TICKGATE_OIDC_SCOPES: must include openid")
+	}
+	for _, u := range o.AllowedUsers {
+		if len(u) > 64 || strings.IndexFunc(u, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._@-", r))
+		}) >= 0 {
+			p.Addf("TICKGATE_OIDC_ALLOWED_USERS: %q is not a user name (1-64 of A-Z a-z 0-9 . _ @ -)", u)
+		}
+	}
+	for _, d := range o.AllowedDomains {
+		if d = strings.TrimPrefix(d, "@"); !strings.Contains(d, ".") || strings.ContainsAny(d, "/:@") {
+			p.Addf("TICKGATE_OIDC_ALLOWED_DOMAINS: %q is not a domain like example.com", d)
+		}
+	}
+	if len(o.AllowedUsers) == 0 && len(o.AllowedDomains) == 0 && !o.AllowAnyUser {
+		p.Addf("TICKGATE_OIDC_ALLOWED_USERS: nobody may log in through OIDC; set TICKGATE_OIDC_ALLOWED_USERS or TICKGATE_OIDC_ALLOWED_DOMAINS, or TICKGATE_OIDC_ALLOW_ANY_USER=1 when the provider itself limits who may use the client")
+	}
+	return o
+}
+
+// checkOIDCURL accepts an absolute https URL (http only on loopback)
+// without user info, query or fragment.
+func checkOIDCURL(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Host == "" || u.Opaque != "":
+		return fmt.Errorf("%q is not an absolute URL", raw)
+	case u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return fmt.Errorf("%q must not have user info, a query or a fragment", raw)
+	case u.Scheme == "https":
+	case u.Scheme == "http" && IsLoopbackHost(u.Hostname()):
+	default:
+		return fmt.Errorf("%q must be https (http only on loopback)", raw)
+	}
+	return nil
 }

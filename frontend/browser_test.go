@@ -180,9 +180,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func (f *fakeBackend) handler() http.Handler {
+func (f *fakeBackend) handler() http.Handler { return f.handlerWith(Options{}) }
+
+// handlerWith is handler with the page adapted by opts.
+func (f *fakeBackend) handlerWith(opts Options) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/", Handler())
+	mux.Handle("/", HandlerWith(opts))
 	mux.HandleFunc("POST /auth/login", f.login)
 	mux.HandleFunc("GET /auth/session", f.getSession)
 	mux.HandleFunc("POST /auth/logout", f.logout)
@@ -529,6 +532,9 @@ func TestBrowser(t *testing.T) {
 
 	// Not signed in: the page asks /auth/session, gets 401, shows the form.
 	b.until("login form", visible("login-view")+` && document.getElementById('app-view').hidden`)
+	if got := b.eval(`document.getElementById('sso').hidden`); got != "true" {
+		t.Errorf("#sso hidden = %s without SSO configured, want true", got)
+	}
 
 	t.Run("wrong password", func(t *testing.T) {
 		b.t = t
@@ -744,6 +750,20 @@ func TestBrowser(t *testing.T) {
 		}
 		b.do(chromedp.Reload())
 		b.until("login form after reload", visible("login-view"))
+	})
+
+	t.Run("sso link when configured", func(t *testing.T) {
+		b.t = t
+		sso := httptest.NewServer(f.handlerWith(Options{SSOLoginPath: "/auth/oidc/login"}))
+		defer sso.Close()
+		b.do(chromedp.Navigate(sso.URL))
+		b.until("sso link", visible("login-view")+` && `+visible("sso"))
+		if got := b.eval(`document.getElementById('sso-login').getAttribute('href')`); got != `"/auth/oidc/login"` {
+			t.Errorf("#sso-login href = %s", got)
+		}
+		if got := b.eval(`document.getElementById('sso-login').textContent`); got != `"Sign in with SSO"` {
+			t.Errorf("#sso-login text = %s", got)
+		}
 	})
 
 	b.t = t

@@ -19,6 +19,9 @@
 //     "still here?" notice shortly before it (answered with a WebSocket
 //     ping, which counts as activity), and the login form when it ends.
 //   - Logout: POST /auth/logout with X-CSRF: 1.
+//   - SSO: with [HandlerWith] and Options.SSOLoginPath, the page's <html>
+//     carries data-sso-login and the sign-in view shows "Sign in with
+//     SSO", a plain link to that path (tickgate's GET /auth/oidc/login).
 //
 // Nothing is kept in web storage; the session cookie is HttpOnly and the
 // page never sees it.

@@ -1,10 +1,12 @@
 package frontend
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
 	"fmt"
+	"html"
 	"io/fs"
 	"net/http"
 	"strconv"
@@ -51,8 +53,28 @@ type handler struct {
 //
 // Mount it for GET and HEAD on "/" and the static paths, or as the
 // catch-all after the /auth, /api and /ws routes.
-func Handler() http.Handler {
-	h, err := newHandler(static)
+func Handler() http.Handler { return HandlerWith(Options{}) }
+
+// Options adapt the page to the server's configuration. The zero value is
+// the plain page of [Handler].
+type Options struct {
+	// SSOLoginPath, when set, is the local path that starts a login
+	// through an identity provider (tickgate's GET /auth/oidc/login): the
+	// page then offers "Sign in with SSO" next to the password form. It
+	// must be an absolute path on this origin ("/auth/oidc/login"); any
+	// other value is ignored, so the page can never link elsewhere.
+	SSOLoginPath string
+}
+
+// ssoAttr is the attribute of the page's <html> element that carries
+// Options.SSOLoginPath to app.js: configuration as data in the document,
+// which the strict CSP allows, rather than an inline script, which it
+// does not.
+const ssoAttr = "data-sso-login"
+
+// HandlerWith is [Handler] for a page adapted by opts.
+func HandlerWith(opts Options) http.Handler {
+	h, err := newHandler(static, opts)
 	if err != nil {
 		// Unreachable with a correct build; answer instead of panicking.
 		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -62,7 +84,7 @@ func Handler() http.Handler {
 	return h
 }
 
-func newHandler(fsys fs.FS) (*handler, error) {
+func newHandler(fsys fs.FS, opts Options) (*handler, error) {
 	// Each URL path and the embedded file it serves. "/" is the page
 	// itself; "/index.html" is an alias because people type it.
 	routes := []struct {
@@ -80,6 +102,9 @@ func newHandler(fsys fs.FS) (*handler, error) {
 		body, err := fs.ReadFile(fsys, r.file)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: %w", ErrAssetMissing, r.file, err)
+		}
+		if r.file == "static/index.html" {
+			body = withSSO(body, opts.SSOLoginPath)
 		}
 		sum := sha256.Sum256(body)
 		h.assets[r.path] = asset{
@@ -145,4 +170,38 @@ func etagMatches(headers []string, etag string) bool {
 		}
 	}
 	return false
+}
+
+// withSSO marks the page's <html> element with the SSO login path when it
+// is a plain local path; the ETag is computed afterwards, so a page with
+// and one without the link never share a cached copy.
+func withSSO(page []byte, path string) []byte {
+	if !localPath(path) {
+		return page
+	}
+	const open = `<html lang="en">`
+	i := bytes.Index(page, []byte(open))
+	if i < 0 {
+		return page
+	}
+	attr := ` ` + ssoAttr + `="` + html.EscapeString(path) + `"`
+	out := make([]byte, 0, len(page)+len(attr))
+	out = append(out, page[:i+len(open)-1]...)
+	out = append(out, attr...)
+	return append(out, page[i+len(open)-1:]...)
+}
+
+// localPath accepts "/a/b" paths of letters, digits and -_./ only: no
+// scheme, no host ("//evil"), no query, nothing to escape.
+func localPath(p string) bool {
+	if len(p) < 2 || len(p) > 200 || p[0] != '/' || p[1] == '/' {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && !strings.ContainsRune("-_./", rune(c)) {
+			return false
+		}
+	}
+	return true
 }

@@ -300,7 +300,7 @@ func TestNewHandlerMissingAsset(t *testing.T) {
 		"static/index.html": {Data: []byte("<!doctype html>")},
 		"static/app.css":    {Data: []byte("")},
 	}
-	if _, err := newHandler(fsys); !errors.Is(err, ErrAssetMissing) {
+	if _, err := newHandler(fsys, Options{}); !errors.Is(err, ErrAssetMissing) {
 		t.Fatalf("newHandler without app.js: err = %v, want ErrAssetMissing", err)
 	}
 	full := fstest.MapFS{
@@ -308,7 +308,7 @@ func TestNewHandlerMissingAsset(t *testing.T) {
 		"static/app.css":    {Data: []byte("")},
 		"static/app.js":     {Data: []byte("")},
 	}
-	if _, err := newHandler(full); err != nil {
+	if _, err := newHandler(full, Options{}); err != nil {
 		t.Fatalf("newHandler with all files: %v", err)
 	}
 }
@@ -608,5 +608,39 @@ func BenchmarkHandler(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestHandlerWithSSO checks that the page announces the SSO login path
+// only when configured, only as a local path, and with its own ETag.
+func TestHandlerWithSSO(t *testing.T) {
+	t.Parallel()
+	get := func(h http.Handler) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		if rec.Code != http.StatusOK {
+			t.Fatalf("GET / = %d", rec.Code)
+		}
+		return rec
+	}
+	plain := get(Handler())
+	const bare = `<html lang="en">`
+	if !strings.Contains(plain.Body.String(), bare) {
+		t.Errorf("plain page has no %s", bare)
+	}
+	sso := get(HandlerWith(Options{SSOLoginPath: "/auth/oidc/login"}))
+	if !strings.Contains(sso.Body.String(), `<html lang="en" data-sso-login="/auth/oidc/login">`) {
+		t.Errorf("SSO page does not mark <html>:\n%.300s", sso.Body.String())
+	}
+	if plain.Header().Get("ETag") == sso.Header().Get("ETag") {
+		t.Error("pages with and without SSO share an ETag")
+	}
+	if got, want := sso.Header().Get("Content-Length"), strconv.Itoa(sso.Body.Len()); got != want {
+		t.Errorf("Content-Length = %s, body is %s bytes", got, want)
+	}
+	for _, bad := range []string{"https://evil.example/login", "//evil.example/x", "/a?next=x", `/a"><script>`, "relative", ""} {
+		if body := get(HandlerWith(Options{SSOLoginPath: bad})).Body.String(); !strings.Contains(body, bare) {
+			t.Errorf("SSOLoginPath %q was rendered", bad)
+		}
 	}
 }

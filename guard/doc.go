@@ -39,8 +39,10 @@
 // # When the store fails
 //
 // Each limiter has a [FailurePolicy]: fail open (request and WebSocket
-// limits, by default: market data keeps flowing) or fail closed (logins,
-// by default; requests get 503 rate_limit_unavailable). An outage is
+// limits, by default: market data keeps flowing, each replica applying
+// the limit on its own in memory, so that a flood which slows the store
+// down does not switch the limit off) or fail closed (logins, by default;
+// requests get 503 rate_limit_unavailable). An outage is
 // logged once when it starts and once when it ends, every request it
 // decides is counted, and the store is not asked again for
 // RetryStoreAfter, so an unreachable Redis costs one timeout per second

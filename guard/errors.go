@@ -8,7 +8,8 @@ var (
 	ErrInvalidConfig = errors.New("guard: invalid configuration")
 	// ErrStoreUnavailable is returned by a fail-closed Limiter whose store
 	// cannot answer (e.g. Redis is unreachable); a fail-open Limiter
-	// allows the request instead and marks the Result Degraded.
+	// decides on its in-memory, per-replica fallback instead and marks
+	// the Result Degraded.
 	ErrStoreUnavailable = errors.New("guard: rate-limit store unavailable")
 	// ErrTooManyConnects refuses a WebSocket because its client address
 	// opened too many in the current window.

@@ -122,7 +122,7 @@ func (g *GeoDB) reloadIfChanged() {
 // Country returns the ISO 3166-1 alpha-2 code of the country addr is in
 // (falling back to the registered country), and whether there is one.
 func (g *GeoDB) Country(addr netip.Addr) (string, bool) {
-	res := g.reader.Load().Lookup(addr.Unmap())
+	res := g.reader.Load().Lookup(canonical(addr))
 	if !res.Found() {
 		return "", false
 	}

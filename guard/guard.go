@@ -41,7 +41,7 @@ type Config struct {
 	StoreErrors CounterVec
 	// Exempt are exact paths the network rules never refuse, e.g.
 	// /healthz and /readyz, which load balancers probe from their own
-	// addresses.
+	// addresses. A path spelled with escapes is never exempt.
 	Exempt []string
 	// FeedOf names the feed a request opens, "" for none (default: the
 	// {feed} of /ws/{feed}).
@@ -281,7 +281,10 @@ func (g *Guard) Network(next http.Handler) http.Handler {
 // and when it may not, it has answered 403, logged and counted the
 // denial.
 func (g *Guard) Admit(w http.ResponseWriter, r *http.Request) bool {
-	if g.exempt[r.URL.Path] {
+	// Exempt under its own spelling only: "/health%7A" decodes to
+	// /healthz, but a router matching the escaped path sends it
+	// elsewhere.
+	if r.URL.RawPath == "" && g.exempt[r.URL.Path] {
 		return true
 	}
 	addr := ClientIPFrom(r.Context())

@@ -14,10 +14,25 @@ type IPResolver struct {
 }
 
 // NewIPResolver returns a resolver that believes forwarding headers only
-// from peers inside trusted.
+// from peers inside trusted. IPv4-mapped IPv6 prefixes
+// (::ffff:10.0.0.0/104) are taken as the IPv4 networks they map, since
+// addresses are compared unmapped.
 func NewIPResolver(trusted []netip.Prefix) *IPResolver {
-	return &IPResolver{trusted: append([]netip.Prefix(nil), trusted...)}
+	out := make([]netip.Prefix, 0, len(trusted))
+	for _, p := range trusted {
+		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+		}
+		out = append(out, p.Masked())
+	}
+	return &IPResolver{trusted: out}
 }
+
+// canonical is a with its IPv6 zone dropped and IPv4-mapped IPv6 as
+// IPv4. A zone (fe80::1%eth0) names a local interface, not part of the
+// address; netip never places a zoned address inside a prefix, so a kept
+// zone would slip past deny lists and trusted-proxy checks.
+func canonical(a netip.Addr) netip.Addr { return a.WithZone("").Unmap() }
 
 func (res *IPResolver) isTrusted(a netip.Addr) bool {
 	for _, p := range res.trusted {
@@ -31,14 +46,14 @@ func (res *IPResolver) isTrusted(a netip.Addr) bool {
 func peerAddr(r *http.Request) netip.Addr {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err == nil {
-		return ap.Addr().Unmap()
+		return canonical(ap.Addr())
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
 	a, _ := netip.ParseAddr(host)
-	return a.Unmap()
+	return canonical(a)
 }
 
 // ClientIP returns the client's address: the TCP peer, or, when the peer
@@ -57,7 +72,7 @@ func (res *IPResolver) ClientIP(r *http.Request) netip.Addr {
 			// trust; stop at the last address we could vouch for.
 			return peer
 		}
-		a = a.Unmap()
+		a = canonical(a)
 		if !res.isTrusted(a) {
 			return a
 		}
@@ -74,9 +89,12 @@ func forwardedFor(h http.Header) []string {
 			if part == "" {
 				continue
 			}
-			// Accept "[v6]:port" and "v4:port" forms some proxies write.
+			// Accept "[v6]:port", "[v6]" and "v4:port" forms some
+			// proxies write.
 			if ap, err := netip.ParseAddrPort(part); err == nil {
 				part = ap.Addr().String()
+			} else if strings.HasPrefix(part, "[") && strings.HasSuffix(part, "]") {
+				part = part[1 : len(part)-1]
 			}
 			out = append(out, part)
 		}
@@ -105,7 +123,7 @@ func (res *IPResolver) IsHTTPS(r *http.Request) bool {
 // LimitKey returns the rate-limit key for a client address: the address
 // itself for IPv4, its /64 for IPv6.
 func LimitKey(a netip.Addr) string {
-	a = a.Unmap()
+	a = canonical(a)
 	if a.Is6() {
 		p, _ := a.Prefix(64)
 		return p.String()

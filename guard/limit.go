@@ -46,7 +46,9 @@ const (
 	// PolicyDefault is FailOpen for request limits and FailClosed for
 	// the login limiter.
 	PolicyDefault FailurePolicy = iota
-	// FailOpen allows requests unchecked (market data keeps flowing).
+	// FailOpen keeps traffic flowing: the limit is enforced on this
+	// replica alone, in memory, until the store answers again (a flood
+	// that slows the store down must not switch the limit off).
 	FailOpen
 	// FailClosed refuses requests (no password guessing while logins
 	// cannot be counted).
@@ -130,7 +132,9 @@ type Result struct {
 	Remaining uint64    // tokens left in that window
 	Reset     time.Time // when that window refills
 	// Degraded is set when the store failed and a fail-open policy
-	// allowed the request unchecked; the other fields are then zero.
+	// decided on this replica's in-memory fallback instead; Allowed says
+	// what the fallback decided (the other fields are zero when it
+	// allowed).
 	Degraded bool
 }
 
@@ -147,6 +151,11 @@ type Limiter struct {
 	downUntil atomic.Int64 // UnixNano before which the store is not asked; 0 when healthy
 	failing   atomic.Bool  // an outage has been logged and not its end
 	closeOnce sync.Once
+
+	rates    config.Limit // for the fallback
+	fbMu     sync.Mutex   // guards fallback and closed
+	fallback []limiter.Store
+	closed   bool
 }
 
 // NewLimiter returns an in-memory, fail-open limiter for l.
@@ -186,6 +195,7 @@ func NewLimiterWith(l config.Limit, opts LimiterOptions) (*Limiter, error) {
 		retryAfter: opts.RetryStoreAfter,
 		log:        opts.Logger,
 		storeErrs:  counterOrNil(opts.StoreErrors),
+		rates:      append(config.Limit(nil), l...),
 	}
 	for _, r := range l {
 		if r.Tokens == 0 || r.Interval <= 0 {
@@ -210,8 +220,9 @@ func (l *Limiter) Policy() FailurePolicy { return l.policy }
 
 // Take spends one token of key in each window, in order, until one
 // refuses; the request is allowed when none does. While the store cannot
-// answer, a fail-open limiter returns an allowed, Degraded Result and a
-// fail-closed one an error wrapping ErrStoreUnavailable. An error that is
+// answer, a fail-open limiter decides on its in-memory fallback (a
+// Degraded Result) and a fail-closed one returns an error wrapping
+// ErrStoreUnavailable. An error that is
 // not ErrStoreUnavailable means ctx ended first.
 func (l *Limiter) Take(ctx context.Context, key string) (Result, error) {
 	return l.take(ctx, key, nil)
@@ -221,7 +232,7 @@ func (l *Limiter) Take(ctx context.Context, key string) (Result, error) {
 // of every window that spent a token.
 func (l *Limiter) take(ctx context.Context, key string, charged func(window int, reset time.Time)) (Result, error) {
 	if until := l.downUntil.Load(); until != 0 && l.now().UnixNano() < until {
-		return l.degraded(nil)
+		return l.degraded(ctx, key, nil)
 	}
 	res := Result{Allowed: true, Remaining: math.MaxUint64}
 	for i, s := range l.stores {
@@ -233,7 +244,7 @@ func (l *Limiter) take(ctx context.Context, key string, charged func(window int,
 				return Result{}, fmt.Errorf("guard: %s limiter: %w", l.name, cerr)
 			}
 			l.trip(err)
-			return l.degraded(err)
+			return l.degraded(ctx, key, err)
 		}
 		resetAt := time.Unix(0, int64(reset))
 		if !ok {
@@ -289,12 +300,12 @@ func (l *Limiter) recovered() {
 	}
 }
 
-func (l *Limiter) degraded(cause error) (Result, error) {
+func (l *Limiter) degraded(ctx context.Context, key string, cause error) (Result, error) {
 	if l.storeErrs != nil {
 		l.storeErrs.WithLabelValues(l.name, l.policy.String()).Inc()
 	}
 	if l.policy == FailOpen {
-		return Result{Allowed: true, Degraded: true}, nil
+		return l.takeFallback(ctx, key), nil
 	}
 	if cause == nil {
 		return Result{}, fmt.Errorf("guard: %s limiter: %w", l.name, ErrStoreUnavailable)
@@ -302,11 +313,56 @@ func (l *Limiter) degraded(cause error) (Result, error) {
 	return Result{}, fmt.Errorf("guard: %s limiter: %w: %w", l.name, ErrStoreUnavailable, cause)
 }
 
-// Close closes the limiter's stores (stopping a memorystore's sweeper).
-// Safe twice.
+// takeFallback decides for a fail-open limiter whose store cannot
+// answer: the same windows, in memory on this replica (made at the first
+// outage). A client then gets the limit once per replica rather than once
+// in all, which lets traffic flow without switching the limit off.
+func (l *Limiter) takeFallback(ctx context.Context, key string) Result {
+	l.fbMu.Lock()
+	if l.fallback == nil && !l.closed {
+		for _, r := range l.rates {
+			s, err := MemoryStore(l.name, r)
+			if err != nil {
+				// Cannot happen for a valid rate; allow, as before.
+				break
+			}
+			l.fallback = append(l.fallback, s)
+		}
+	}
+	stores := l.fallback
+	l.fbMu.Unlock()
+	if len(stores) != len(l.rates) {
+		return Result{Allowed: true, Degraded: true}
+	}
+	for _, s := range stores {
+		tokens, _, reset, ok, err := s.Take(ctx, key)
+		if err != nil {
+			// Closed meanwhile.
+			return Result{Allowed: true, Degraded: true}
+		}
+		if !ok {
+			return Result{Degraded: true, Limit: tokens, Reset: time.Unix(0, int64(reset))}
+		}
+	}
+	// An allowed fallback decision carries no figures (and so no
+	// X-RateLimit-* headers): they would be this replica's, not the
+	// shared limit's.
+	return Result{Allowed: true, Degraded: true}
+}
+
+// Close closes the limiter's stores (stopping a memorystore's sweeper)
+// and its in-memory fallback. Safe twice.
 func (l *Limiter) Close() {
 	l.closeOnce.Do(func() {
 		for _, s := range l.stores {
+			_ = s.Close(context.Background())
+		}
+		l.fbMu.Lock()
+		l.closed = true
+		fb := l.fallback
+		l.fallback = nil
+		l.fbMu.Unlock()
+		for _, s := range fb {
 			_ = s.Close(context.Background())
 		}
 	})
@@ -358,7 +414,8 @@ func RateLimit(l *Limiter, scope string, key KeyFunc, m *metrics.Metrics, log *s
 // whether the request may proceed; when it may not, Enforce has answered
 // it: 429 rate_limited with Retry-After, or, while the store cannot
 // answer, 503 rate_limit_unavailable from a fail-closed limiter (a
-// fail-open one lets the request through without headers). Allowed and
+// fail-open one decides on its per-replica fallback: allowed requests
+// pass without headers, refused ones get the 429). Allowed and
 // refused requests get X-RateLimit-Limit, -Remaining and -Reset; when
 // several limits apply to a request, the headers describe the one closest
 // to refusing. Refusals are logged (audit) and counted under scope; m and
@@ -375,7 +432,7 @@ func Enforce(w http.ResponseWriter, r *http.Request, l *Limiter, scope, key stri
 		return false
 	case err != nil:
 		return false // the client went away
-	case res.Degraded:
+	case res.Degraded && res.Allowed:
 		return true
 	}
 	now := l.now()

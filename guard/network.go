@@ -103,7 +103,8 @@ func (p *Policy) Allowed(addr netip.Addr) (ok bool, reason string) {
 	return d.Allowed, d.Code
 }
 
-// Check decides for addr (IPv4-mapped IPv6 is treated as IPv4). The deny
+// Check decides for addr (IPv4-mapped IPv6 is treated as IPv4, and an
+// IPv6 zone is ignored). The deny
 // list wins over the allow list; network rules are checked before
 // countries. Loopback, private and link-local addresses are never
 // geo-fenced: they are not on the internet and no database places them.
@@ -117,7 +118,7 @@ func (p *Policy) Check(addr netip.Addr) Decision {
 	if !addr.IsValid() {
 		return Decision{Code: CodeForbiddenNetwork, Rule: "client address unknown"}
 	}
-	addr = addr.Unmap()
+	addr = canonical(addr)
 	for _, n := range p.deny {
 		if n.Contains(addr) {
 			return Decision{Code: CodeForbiddenNetwork, Rule: "deny " + n.String()}

@@ -36,3 +36,15 @@ func (c *secretAgeCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, a.Seconds, a.Secret)
 	}
 }
+
+// RegisterSessions exports tickgate_sessions{store}: the sessions held
+// in a store that can count them cheaply (the memory store), read at
+// scrape time. The Redis store is shared by the replicas and has no
+// cheap count; its sessions are not exported.
+func RegisterSessions(reg prometheus.Registerer, store string, count func() int) error {
+	return reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "tickgate_sessions",
+		Help:        "Sessions held in the session store, by store (memory only).",
+		ConstLabels: prometheus.Labels{"store": store},
+	}, func() float64 { return float64(count()) }))
+}

@@ -30,7 +30,21 @@ type Metrics struct {
 	WSMessagesOut         *prometheus.CounterVec // feed (frames to browsers)
 	WSDropped             *prometheus.CounterVec // feed, reason
 	WSReconnects          *prometheus.CounterVec // feed
+
+	// Anomalies counts clients (an IP or a session's user) that crossed
+	// a threshold within the anomaly window: bursts of 401 or 429
+	// answers, failed logins, WebSocket connects. Each crossing counts
+	// once per window and client; the warning log line names the client.
+	Anomalies *prometheus.CounterVec // kind
 }
+
+// Anomaly kinds, the label values of tickgate_anomalies_total.
+const (
+	AnomalyUnauthorized  = "unauthorized"   // 401 answers
+	AnomalyRateLimited   = "rate_limited"   // 429 answers
+	AnomalyLoginFailures = "login_failures" // failed logins
+	AnomalyWSConnects    = "ws_connects"    // WebSocket connects (reconnect storms)
+)
 
 // New registers every collector on reg, plus the Go and process collectors.
 func New(reg prometheus.Registerer) *Metrics {
@@ -41,7 +55,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.HTTPRequests, m.HTTPDuration, m.RateLimitRejections, m.RateLimitStoreErrs, m.GuardDenials, m.SecretRefresh, m.Logins,
 		m.UpstreamRequests, m.UpstreamDuration,
 		m.WSClients, m.WSClientsByFeed, m.UpstreamWSConnections, m.WSSubscriptions,
-		m.WSMessagesIn, m.WSMessagesOut, m.WSDropped, m.WSReconnects,
+		m.WSMessagesIn, m.WSMessagesOut, m.WSDropped, m.WSReconnects, m.Anomalies,
 	)
 	return m
 }
@@ -60,7 +74,41 @@ func (m *Metrics) init() *Metrics {
 	for _, r := range []string{"ok", "rotated", "error"} {
 		m.SecretRefresh.WithLabelValues(r)
 	}
+	for _, k := range []string{AnomalyUnauthorized, AnomalyRateLimited, AnomalyLoginFailures, AnomalyWSConnects} {
+		m.Anomalies.WithLabelValues(k)
+	}
+	for _, r := range []string{"success", "invalid_credentials", "limited", "bad_request", "csrf", "error"} {
+		m.Logins.WithLabelValues(r)
+	}
 	return m
+}
+
+// wsDropReasons are the reason label values of tickgate_ws_dropped_total.
+var wsDropReasons = []string{"conflated", "slow_client", "unroutable", "key_guard"}
+
+// InitFeeds creates the per-feed series at zero for every configured
+// feed, so dashboards and alerts see zeros rather than missing series
+// before the first browser connects.
+func (m *Metrics) InitFeeds(feeds ...string) {
+	for _, f := range feeds {
+		m.WSClientsByFeed.WithLabelValues(f)
+		m.UpstreamWSConnections.WithLabelValues(f)
+		m.WSSubscriptions.WithLabelValues(f)
+		m.WSMessagesIn.WithLabelValues(f)
+		m.WSMessagesOut.WithLabelValues(f)
+		m.WSReconnects.WithLabelValues(f)
+		for _, r := range wsDropReasons {
+			m.WSDropped.WithLabelValues(f, r)
+		}
+	}
+}
+
+// InitUpstreams creates the per-upstream latency series for every
+// configured upstream (status codes appear as they are answered).
+func (m *Metrics) InitUpstreams(upstreams ...string) {
+	for _, u := range upstreams {
+		m.UpstreamDuration.WithLabelValues(u)
+	}
 }
 
 // Discard returns collectors registered nowhere, for tests and tools.
@@ -116,10 +164,13 @@ func build() *Metrics {
 			Name: "tickgate_ws_frames_out_total", Help: "Data frames sent to browsers, by feed.",
 		}, []string{"feed"}),
 		WSDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tickgate_ws_dropped_total", Help: "Messages not delivered to a browser, by feed and reason (conflated, slow_client).",
+			Name: "tickgate_ws_dropped_total", Help: "Messages not delivered to a browser, by feed and reason (conflated: replaced by a newer tick for a slow browser; slow_client; unroutable; key_guard).",
 		}, []string{"feed", "reason"}),
 		WSReconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tickgate_ws_upstream_reconnects_total", Help: "Upstream WebSocket reconnects, by feed.",
 		}, []string{"feed"}),
+		Anomalies: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tickgate_anomalies_total", Help: "Clients (IP or user) that crossed an anomaly threshold within the window, by kind.",
+		}, []string{"kind"}),
 	}).init()
 }

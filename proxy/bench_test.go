@@ -27,15 +27,19 @@ func benchUpstream(b *testing.B) *httptest.Server {
 	return srv
 }
 
-func benchProxy(b *testing.B, base string) *Proxy {
+func benchProxy(b *testing.B, base string, coalesce ...bool) *Proxy {
 	b.Helper()
+	up := config.Upstream{
+		BaseURL: base,
+		Key:     config.KeyRef{Secret: secretName, Placement: "query:apikey"},
+		Routes:  []config.Route{{Paths: []string{"/v1/quote/*", "/v1/quotes", "/v1/symbols"}}},
+	}
+	if len(coalesce) > 0 {
+		up.Coalesce = &coalesce[0]
+	}
 	p, err := New(Config{
-		Upstreams: map[string]config.Upstream{"demo": {
-			BaseURL: base,
-			Key:     config.KeyRef{Secret: secretName, Placement: "query:apikey"},
-			Routes:  []config.Route{{Paths: []string{"/v1/quote/*", "/v1/quotes", "/v1/symbols"}}},
-		}},
-		Secrets: newFakeSecrets(secretName, vendorKey),
+		Upstreams: map[string]config.Upstream{"demo": up},
+		Secrets:   newFakeSecrets(secretName, vendorKey),
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -60,21 +64,29 @@ func browserRequest(target string) *http.Request {
 
 // BenchmarkServeHTTP is the whole forwarding path against a loopback
 // upstream, next to a bare httputil.ReverseProxy on the same upstream.
+// "tickgate" coalesces identical concurrent requests (the default), so
+// some requests make no vendor call; "tickgate-uncoalesced" makes one per
+// request, like "bare".
 func BenchmarkServeHTTP(b *testing.B) {
 	up := benchUpstream(b)
-	b.Run("tickgate", func(b *testing.B) {
-		p := benchProxy(b, up.URL)
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				rec := httptest.NewRecorder()
-				p.ServeHTTP(rec, browserRequest("/api/demo/v1/quote/AAPL?fields=bid"))
-				if rec.Code != http.StatusOK {
-					b.Fatalf("status %d: %s", rec.Code, rec.Body)
+	for _, tc := range []struct {
+		name     string
+		coalesce bool
+	}{{"tickgate", true}, {"tickgate-uncoalesced", false}} {
+		b.Run(tc.name, func(b *testing.B) {
+			p := benchProxy(b, up.URL, tc.coalesce)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					rec := httptest.NewRecorder()
+					p.ServeHTTP(rec, browserRequest("/api/demo/v1/quote/AAPL?fields=bid"))
+					if rec.Code != http.StatusOK {
+						b.Fatalf("status %d: %s", rec.Code, rec.Body)
+					}
 				}
-			}
+			})
 		})
-	})
+	}
 	b.Run("bare", func(b *testing.B) {
 		target, _ := url.Parse(up.URL)
 		tr := newTransport(DefaultTimeout)

@@ -86,6 +86,24 @@
 // included). tickgate_upstream_requests_total{upstream,code} counts every
 // attempt toward a vendor.
 //
+// # Protecting the vendor account
+//
+// A vendor account is an upstream's first secret; upstreams sharing it
+// share its budget and cool-down. Before every call to the vendor the
+// account's [Budget] (a token bucket per window of config.Budget, in
+// memory by default, in Redis with package proxy/redisbudget) must give a
+// token, or the request waits up to the budget's queue and is then
+// refused with 429 upstream_budget, Retry-After and X-RateLimit-*. After
+// a vendor 429 no call goes out for that account until the vendor's
+// Retry-After has passed (429 upstream_rate_limited). Identical
+// concurrent GET or HEAD requests (same method, checked path, query
+// without the key and forwarded headers; cookies, Authorization and
+// Accept-Encoding are never forwarded, so never part of it) share one
+// vendor call, and with cache_ttl a 200 answer to a GET is kept, bounded
+// by the vendor's Cache-Control, Expires and Age, 4096 answers and 32 MiB
+// at most. Only complete, scrubbed answers of at most 128 KiB are shared;
+// neither kind of sharing spends a token.
+//
 // # Example
 //
 //	p, err := proxy.New(proxy.Config{

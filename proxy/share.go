@@ -260,6 +260,11 @@ func (p *Proxy) share(st *state, res *http.Response, body []byte) {
 	if st.cacheable(res) {
 		ttl = cacheLifetime(res.Header, st.cacheTTL, p.now())
 	}
+	if len(res.Header["Set-Cookie"])+len(res.Header["Set-Cookie2"]) > 0 {
+		// filterResponseHeaders removed them; never share one anyway.
+		p.flights.finish(fl, nil)
+		return
+	}
 	if ttl <= 0 && !p.flights.wanted(fl) {
 		p.flights.finish(fl, nil)
 		return
@@ -267,7 +272,7 @@ func (p *Proxy) share(st *state, res *http.Response, body []byte) {
 	a := &answer{status: res.StatusCode, header: res.Header.Clone(), body: bytes.Clone(body)}
 	p.flights.finish(fl, a)
 	if ttl > 0 {
-		p.cache.put(st.shareKey, a, ttl)
+		p.cache.put(st.shareKey, a, ttl, vendorAge(res.Header))
 	}
 }
 
@@ -279,8 +284,8 @@ func (st *state) cacheable(res *http.Response) bool {
 
 // cacheLifetime is how long an answer with header h may be kept: ttl,
 // or less when the vendor says so. no-store, private and no-cache (which
-// asks for revalidation) keep it out; s-maxage, then max-age, then
-// Expires shorten it.
+// asks for revalidation) keep it out; s-maxage, then max-age (less the
+// vendor's Age), then Expires shorten it.
 func cacheLifetime(h http.Header, ttl time.Duration, now time.Time) time.Duration {
 	maxAge, sMaxAge := -1, -1
 	for _, v := range h.Values("Cache-Control") {
@@ -298,9 +303,9 @@ func cacheLifetime(h http.Header, ttl time.Duration, now time.Time) time.Duratio
 	}
 	switch {
 	case sMaxAge >= 0:
-		ttl = min(ttl, time.Duration(sMaxAge)*time.Second)
+		ttl = min(ttl, time.Duration(sMaxAge)*time.Second-vendorAge(h))
 	case maxAge >= 0:
-		ttl = min(ttl, time.Duration(maxAge)*time.Second)
+		ttl = min(ttl, time.Duration(maxAge)*time.Second-vendorAge(h))
 	case len(h.Values("Expires")) > 0:
 		t, err := http.ParseTime(h.Get("Expires"))
 		if err != nil {
@@ -309,6 +314,17 @@ func cacheLifetime(h http.Header, ttl time.Duration, now time.Time) time.Duratio
 		ttl = min(ttl, t.Sub(now))
 	}
 	return max(ttl, 0)
+}
+
+// vendorAge is the vendor's Age header: how old the answer already was
+// when it arrived (0 when absent or invalid).
+func vendorAge(h http.Header) time.Duration {
+	v := h.Get("Age")
+	if v == "" {
+		return 0
+	}
+	n := parseDelta(v)
+	return time.Duration(min(n, 86400)) * time.Second
 }
 
 // parseDelta parses delta-seconds ("60", "\"60\""); an invalid value
@@ -427,8 +443,9 @@ func (c *cache) get(key string) (*answer, time.Duration, bool) {
 }
 
 // put stores a for ttl, evicting expired entries first, then the oldest,
-// until the bounds hold.
-func (c *cache) put(key string, a *answer, ttl time.Duration) {
+// until the bounds hold. age is how old a already is (the vendor's Age):
+// the Age header of cached answers counts from it.
+func (c *cache) put(key string, a *answer, ttl, age time.Duration) {
 	size := int64(len(key) + len(a.body) + 64)
 	for k, vv := range a.header {
 		size += int64(len(k))
@@ -445,7 +462,7 @@ func (c *cache) put(key string, a *answer, ttl time.Duration) {
 	if old := c.m[key]; old != nil {
 		c.remove(old)
 	}
-	e := &cacheEntry{key: key, a: a, stored: now, expires: now.Add(ttl), size: size}
+	e := &cacheEntry{key: key, a: a, stored: now.Add(-age), expires: now.Add(ttl), size: size}
 	c.m[key] = e
 	c.queue = append(c.queue, e)
 	c.bytes += size

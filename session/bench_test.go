@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/tickgate/tickgate/session"
 )
@@ -60,4 +61,31 @@ func BenchmarkMiddlewareNoCookie(b *testing.B) {
 	for b.Loop() {
 		h.ServeHTTP(w, r)
 	}
+}
+
+// BenchmarkVerifyTiming reports how long an unknown user name takes to be
+// refused relative to a known user's wrong password (timing equalised for
+// unknown users, DESIGN 1.4): the unknown/known ratio should be close to 1.
+func BenchmarkVerifyTiming(b *testing.B) {
+	users, err := session.NewUsers(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h, err := session.HashPasswordWith("right password", cheap)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := users.Add("alice", h); err != nil {
+		b.Fatal(err)
+	}
+	var known, unknown time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		users.Verify("alice", "wrong password")
+		t1 := time.Now()
+		users.Verify("mallory", "wrong password")
+		known += t1.Sub(t0)
+		unknown += time.Since(t1)
+	}
+	b.ReportMetric(float64(unknown)/float64(known), "unknown/known")
 }

@@ -40,6 +40,18 @@
 // failing store answers 503 session_store_unavailable and never clears the
 // cookie: it fails closed without logging anyone out.
 //
+// # Login throttling
+//
+// [Manager.Login] asks the LoginLimiter (a window per client IP and per
+// user name, shared by replicas on Redis) and then applies a growing
+// delay of its own: after LoginBackoffFree failures in a row (3), each
+// further failure of an address or a name doubles the wait before its
+// next attempt (1s, 2s, 4s… up to 5m), answered 429 too_many_attempts
+// with Retry-After before any password work, and alike for unknown names.
+// A success clears the name's delay. Other login methods (session/oidc)
+// start sessions with [Manager.Establish], the same code path a password
+// login ends in.
+//
 // # Watches
 //
 // Long-lived connections call [Manager.Watch] with their session's key and

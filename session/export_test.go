@@ -20,3 +20,10 @@ func (m *Manager) WatchedKeys() int {
 	defer m.mu.Unlock()
 	return len(m.watches)
 }
+
+// DummyParams are the argon2id parameters an unknown user's Verify spends.
+func (u *Users) DummyParams() Params {
+	u.mu.RLock()
+	defer u.mu.RUnlock()
+	return u.dummy.p
+}

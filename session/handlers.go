@@ -105,6 +105,14 @@ func (m *Manager) Login(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// The growing delay after failures (backoff.go): answered before any
+	// password work, the same way for known and unknown names.
+	if d := m.backoff.wait(ip, user, m.now()); d > 0 {
+		e := apierr.New(http.StatusTooManyRequests, "too_many_attempts", "too many login attempts; try again later")
+		e.RetryAfter = max(1, int(math.Ceil(d.Seconds())))
+		fail("limited", "backoff", loggableUser(m.users, user), e)
+		return
+	}
 
 	// Bound concurrent argon2id runs (memory); wait for a slot.
 	select {
@@ -117,6 +125,7 @@ func (m *Manager) Login(w http.ResponseWriter, r *http.Request) {
 	ok := m.users.Verify(user, pw) && valid
 	<-m.loginSem
 	if !ok {
+		m.backoff.fail(ip, user, m.now())
 		reason := "bad_password"
 		switch {
 		case !valid:
@@ -129,33 +138,16 @@ func (m *Manager) Login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// Session fixation: whatever session this browser presented (an
-	// attacker may have planted it) ends now; the new one gets a new id.
-	if old, ok := m.requestKey(r); ok {
-		if err := m.Revoke(ctx, old); err != nil {
-			m.log.WarnContext(ctx, "session: delete previous session at login", "err", err)
-		}
-	}
-	id, err := newID()
+	// The same session start as every other login method: the session
+	// the browser presented ends (fixation), a new id is issued, only its
+	// hash is stored, the login is audited and the cookie set.
+	sess, err := m.Establish(w, r, user, "password")
 	if err != nil {
-		m.met.Logins.WithLabelValues("error").Inc()
-		apierr.Write(w, apierr.Wrap(err, http.StatusInternalServerError, "internal", "internal error"))
+		apierr.Write(w, err)
 		return
 	}
-	key, _ := keyOf(id)
-	now := m.now()
-	rec := Record{Key: key, User: user, CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(m.max)}
-	if err := m.store.Create(ctx, rec, m.ttl(rec, now)); err != nil {
-		m.met.Logins.WithLabelValues("error").Inc()
-		m.storeUnavailable(w, r, err)
-		return
-	}
-	m.met.Logins.WithLabelValues("success").Inc()
-	m.log.LogAttrs(ctx, slog.LevelInfo, "login",
-		slog.Bool("audit", true), slog.String("result", "success"),
-		slog.String("user", user), slog.String("client_ip", ip))
-	http.SetCookie(w, m.cookie(r, id, int(m.max/time.Second)))
-	writeJSON(w, http.StatusOK, sessionInfo(m.toSession(rec)))
+	m.backoff.succeed(user)
+	writeJSON(w, http.StatusOK, sessionInfo(sess))
 }
 
 // loggableUser returns name when it is a known user, else "": a name that

@@ -11,12 +11,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"runtime"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/tickgate/tickgate/config"
 	"github.com/tickgate/tickgate/metrics"
 )
 
@@ -86,6 +85,15 @@ type Config struct {
 	Passive func(r *http.Request) bool
 	// LoginLimiter throttles logins; nil means no limit.
 	LoginLimiter LoginLimiter
+	// LoginBackoffFree is how many failed logins in a row a client IP or
+	// a user name gets before each further failure doubles the wait
+	// before its next attempt (429 too_many_attempts with Retry-After),
+	// from LoginBackoff up to LoginBackoffMax; a successful login clears
+	// the user name's. Defaults 3, 1s and 5m; a negative LoginBackoff
+	// disables the growing delay (the LoginLimiter's window remains).
+	// Kept per process.
+	LoginBackoffFree              int
+	LoginBackoff, LoginBackoffMax time.Duration
 	// MaxConcurrentLogins bounds simultaneous password verifications
 	// (each argon2id run takes ~19 MiB). Default: GOMAXPROCS.
 	MaxConcurrentLogins int
@@ -118,6 +126,7 @@ type Manager struct {
 	clientIP      func(*http.Request) string
 	passive       func(*http.Request) bool
 	limiter       LoginLimiter
+	backoff       *backoff // nil: disabled
 	loginSem      chan struct{}
 	log           *slog.Logger
 	met           *metrics.Metrics
@@ -176,9 +185,21 @@ func NewManager(cfg Config) (*Manager, error) {
 	if cfg.MaxConcurrentLogins < 0 {
 		bad("MaxConcurrentLogins must be positive")
 	}
+	if cfg.LoginBackoffFree == 0 {
+		cfg.LoginBackoffFree = DefaultLoginBackoffFree
+	}
+	if cfg.LoginBackoff == 0 {
+		cfg.LoginBackoff = DefaultLoginBackoff
+	}
+	if cfg.LoginBackoffMax == 0 {
+		cfg.LoginBackoffMax = DefaultLoginBackoffMax
+	}
+	if cfg.LoginBackoffFree < 0 || (cfg.LoginBackoff > 0 && cfg.LoginBackoffMax < cfg.LoginBackoff) {
+		bad("LoginBackoffFree must not be negative, and LoginBackoffMax not below LoginBackoff")
+	}
 	origins := map[string]bool{}
 	for _, o := range cfg.AllowedOrigins {
-		n, err := normalizeOrigin(o)
+		n, err := config.NormalizeOrigin(o)
 		if err != nil {
 			bad("AllowedOrigins: %v", err)
 			continue
@@ -223,6 +244,7 @@ func NewManager(cfg Config) (*Manager, error) {
 		clientIP:      cfg.ClientIP,
 		passive:       cfg.Passive,
 		limiter:       cfg.LoginLimiter,
+		backoff:       loginBackoff(cfg),
 		loginSem:      make(chan struct{}, cfg.MaxConcurrentLogins),
 		log:           cfg.Logger,
 		met:           cfg.Metrics,
@@ -385,24 +407,6 @@ func (m *Manager) expire(ctx context.Context, rec Record, reason string, announc
 	}
 }
 
-// normalizeOrigin returns the lower-case scheme://host[:port] form of an
-// origin, without a default port.
-func normalizeOrigin(o string) (string, error) {
-	u, err := url.Parse(strings.TrimSpace(o))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-		u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("%q is not an origin like https://app.example.com", o)
-	}
-	scheme, host := strings.ToLower(u.Scheme), strings.ToLower(u.Host)
-	if p := u.Port(); (scheme == "https" && p == "443") || (scheme == "http" && p == "80") {
-		host = strings.ToLower(u.Hostname())
-		if strings.Contains(host, ":") {
-			host = "[" + host + "]"
-		}
-	}
-	return scheme + "://" + host, nil
-}
-
 func remoteHost(r *http.Request) string {
 	if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		return h
@@ -413,4 +417,12 @@ func remoteHost(r *http.Request) string {
 // isSessionInfo is the default Passive: GET or HEAD /auth/session.
 func isSessionInfo(r *http.Request) bool {
 	return (r.Method == http.MethodGet || r.Method == http.MethodHead) && r.URL.Path == "/auth/session"
+}
+
+// loginBackoff is the growing login delay cfg asks for, nil when disabled.
+func loginBackoff(cfg Config) *backoff {
+	if cfg.LoginBackoff < 0 {
+		return nil
+	}
+	return newBackoff(cfg.LoginBackoffFree, cfg.LoginBackoff, cfg.LoginBackoffMax)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tickgate/tickgate/apierr"
+	"github.com/tickgate/tickgate/config"
 )
 
 // Middleware loads the session named by the request's cookie (the cookie
@@ -174,7 +175,7 @@ func (m *Manager) csrfProblem(r *http.Request) string {
 		if len(v) != 1 {
 			return "origin"
 		}
-		o, err := normalizeOrigin(v[0])
+		o, err := config.NormalizeOrigin(v[0])
 		if err != nil || !m.origins[o] {
 			return "origin"
 		}

@@ -265,3 +265,33 @@ func TestCheckUsername(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownUserCostsLikeAUser checks the timing equaliser without timing
+// anything: an unknown name is verified against a dummy hash with the
+// parameters of the configured users (the first one added), so it costs
+// one argon2id run like a wrong password; BenchmarkVerifyTiming measures
+// the ratio.
+func TestUnknownUserCostsLikeAUser(t *testing.T) {
+	t.Parallel()
+	u, err := session.NewUsers(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := u.DummyParams(), session.DefaultParams(); got != want {
+		t.Errorf("no users: dummy params %+v, want the defaults %+v", got, want)
+	}
+	p := session.Params{Memory: 128, Time: 3, Threads: 1, SaltLen: 16, KeyLen: 32}
+	h, err := session.HashPasswordWith("right password", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Add("alice", h); err != nil {
+		t.Fatal(err)
+	}
+	if got := u.DummyParams(); got != p {
+		t.Errorf("dummy params %+v, want alice's %+v", got, p)
+	}
+	if u.Verify("mallory", "right password") || u.Verify("alice", "wrong") || !u.Verify("alice", "right password") {
+		t.Error("Verify answers wrong")
+	}
+}

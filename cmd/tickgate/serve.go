@@ -19,6 +19,7 @@ import (
 
 	"github.com/tickgate/tickgate/app"
 	"github.com/tickgate/tickgate/config"
+	"github.com/tickgate/tickgate/logging"
 	"github.com/tickgate/tickgate/marketsim"
 	"github.com/tickgate/tickgate/metrics"
 	"github.com/tickgate/tickgate/secrets"
@@ -41,25 +42,6 @@ type setup struct {
 	closers      []func()
 }
 
-func newLogger(s config.Settings, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(s.LogLevel))
-	opts := &slog.HandlerOptions{Level: level}
-	format := s.LogFormat
-	if format == "" {
-		format = "json"
-		if f, ok := w.(*os.File); ok {
-			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-				format = "text"
-			}
-		}
-	}
-	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
-	}
-	return slog.New(slog.NewJSONHandler(w, opts))
-}
-
 // minKeyLength is the shortest vendor key tickgate accepts. The proxy
 // scrubs every occurrence of a key from what it relays; a key of a few
 // characters would occur by chance in ordinary data ("K" in "KO") and
@@ -70,7 +52,7 @@ const minKeyLength = 8
 // and secrets, reporting every problem it finds, one per line. vendorURL
 // is the demo vendor's address, replaced by the caller once an
 // in-process vendor has started. The caller closes st.closers.
-func load(ctx context.Context, env environment, log *slog.Logger, m *metrics.Metrics, vendorURL string) (*setup, error) {
+func load(ctx context.Context, env environment, log *slog.Logger, red *logging.Redactor, m *metrics.Metrics, vendorURL string) (*setup, error) {
 	s, err := config.FromEnv(env.lookup)
 	if err != nil {
 		return nil, err
@@ -129,6 +111,7 @@ func load(ctx context.Context, env environment, log *slog.Logger, m *metrics.Met
 			pw = rand.Text()
 			st.demoPassword = pw
 		}
+		red.Set("demo_password", pw)
 		hash, err := session.HashPassword(pw)
 		if err != nil {
 			return nil, fmt.Errorf("demo user: %w", err)
@@ -137,7 +120,7 @@ func load(ctx context.Context, env environment, log *slog.Logger, m *metrics.Met
 			problems.Addf("TICKGATE_USERS: %v", err)
 		}
 	}
-	if st.users != nil && st.users.Len() == 0 {
+	if st.users != nil && st.users.Len() == 0 && !s.OIDC.Enabled() {
 		problems.Addf("TICKGATE_USERS: no users configured; add name:hash pairs (see: tickgate hash-password)")
 	}
 
@@ -173,9 +156,13 @@ func load(ctx context.Context, env environment, log *slog.Logger, m *metrics.Met
 			provider = &demoKeyProvider{Provider: provider, fallback: secrets.NewValue(rand.Text())}
 		}
 		st.cache = secrets.NewCache(provider, secrets.CacheConfig{
-			Refresh:   s.SecretRefresh,
-			Logger:    log,
-			OnRefresh: func(result string) { m.SecretRefresh.WithLabelValues(result).Inc() },
+			Refresh: s.SecretRefresh,
+			Logger:  log,
+			OnRefresh: func(result string) {
+				// Every value read joins the log scrubber before it is used.
+				red.Set("secrets", revealAll(st.cache.Values())...)
+				m.SecretRefresh.WithLabelValues(result).Inc()
+			},
 		})
 		st.closers = append(st.closers, st.cache.Close)
 		names := st.file.SecretNames()
@@ -189,6 +176,9 @@ func load(ctx context.Context, env environment, log *slog.Logger, m *metrics.Met
 		}
 		if st.demo {
 			st.demoKey, _ = st.cache.Get(ctx, config.DemoKeySecret)
+		}
+		if err := loadOIDCSecret(ctx, s, st.cache); err != nil {
+			addErr(err)
 		}
 	}
 	if err := problems.Err(); err != nil {
@@ -294,11 +284,14 @@ func serve(ctx context.Context, env environment, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(pre, stderr)
+	log, red, err := newLogger(pre, stderr)
+	if err != nil {
+		return err
+	}
 
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg)
-	st, err := load(ctx, env, log, m, "http://127.0.0.1:0")
+	st, err := load(ctx, env, log, red, m, "http://127.0.0.1:0")
 	if err != nil {
 		return err
 	}
@@ -337,6 +330,11 @@ func serve(ctx context.Context, env environment, stderr io.Writer) error {
 		return err
 	}
 	defer store.Close()
+	if counter, ok := store.(interface{ Len() int }); ok {
+		if err := metrics.RegisterSessions(reg, st.settings.SessionStore, counter.Len); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+	}
 	limitStores, closeLimitStores, err := openLimitStore(ctx, st.settings, log)
 	if err != nil {
 		return err
@@ -354,6 +352,7 @@ func serve(ctx context.Context, env environment, stderr io.Writer) error {
 		Registry:      reg,
 		Metrics:       m,
 		LimitStores:   limitStores,
+		NewOIDC:       oidcLogin(ctx, st.settings, st.cache, log, m),
 	})
 	if err != nil {
 		return err
@@ -378,7 +377,7 @@ func serve(ctx context.Context, env environment, stderr io.Writer) error {
 	}
 	var redirect *http.Server
 	if st.settings.TLS() {
-		cr, err := newCertReloader(st.settings.TLSCert, st.settings.TLSKey)
+		cr, err := newCertReloader(st.settings.TLSCert, st.settings.TLSKey, log)
 		if err != nil {
 			return err
 		}
@@ -428,6 +427,14 @@ func serve(ctx context.Context, env environment, stderr io.Writer) error {
 	if adminLn != nil {
 		adminAddr = adminLn.Addr().String()
 	}
+	configSource := st.settings.ConfigFile
+	if st.demo {
+		configSource = "demo"
+	}
+	log.Info("config loaded", logging.Audit(), "config", configSource,
+		"upstreams", slices.Sorted(maps.Keys(st.file.Upstreams)), "feeds", slices.Sorted(maps.Keys(st.file.Feeds)),
+		"users", st.users.Len(), "secrets", st.settings.Secrets, "session_store", st.settings.SessionStore,
+		"limit_store", st.settings.LimitStore, "tls", st.settings.TLS(), "trusted_proxies", len(st.settings.TrustedProxies))
 	log.Info("tickgate started", "addr", ln.Addr().String(), "admin_addr", adminAddr, "demo", st.demo,
 		"upstreams", len(st.file.Upstreams), "feeds", len(st.file.Feeds))
 
@@ -461,13 +468,20 @@ func checkConfig(ctx context.Context, env environment, stdout, stderr io.Writer)
 	if err != nil {
 		return printProblems(stderr, err)
 	}
-	log := newLogger(pre, io.Discard)
-	st, err := load(ctx, env, log, metrics.Discard(), "http://127.0.0.1:7070")
+	log, red, err := newLogger(pre, io.Discard)
+	if err != nil {
+		return printProblems(stderr, err)
+	}
+	st, err := load(ctx, env, log, red, metrics.Discard(), "http://127.0.0.1:7070")
 	if err != nil {
 		return printProblems(stderr, err)
 	}
 	st.close()
 	if err := checkGuard(ctx, st, log); err != nil {
+		return printProblems(stderr, err)
+	}
+	oidcLine, err := checkOIDC(ctx, st, log)
+	if err != nil {
 		return printProblems(stderr, err)
 	}
 	if st.settings.PlainHTTPExposed() {
@@ -479,6 +493,9 @@ func checkConfig(ctx context.Context, env environment, stdout, stderr io.Writer)
 	}
 	fmt.Fprintf(stdout, "ok: %s, %d upstream(s), %d feed(s), %d user(s), %d secret(s) loaded\n",
 		mode, len(st.file.Upstreams), len(st.file.Feeds), st.users.Len(), len(st.file.SecretNames()))
+	if oidcLine != "" {
+		fmt.Fprintln(stdout, oidcLine)
+	}
 	return nil
 }
 

@@ -77,6 +77,7 @@ func start(t *testing.T, env map[string]string) *instance {
 		})
 		return stopErr
 	}
+	watchLog(t, stderr, full) // checks the log after the stop below (logs_test.go)
 	t.Cleanup(func() {
 		if err := inst.stop(); err != nil {
 			t.Errorf("stop: %v", err)
@@ -129,6 +130,7 @@ type recordingTransport struct {
 
 func (rt recordingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := rt.base.RoundTrip(req)
+	noteExchange(req, resp) // secrets for the whole-suite log scan (logs_test.go)
 	if err != nil {
 		return nil, err
 	}

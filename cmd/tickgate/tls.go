@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -17,50 +18,72 @@ import (
 type certReloader struct {
 	certFile, keyFile string
 	checkEvery        time.Duration
+	log               *slog.Logger
 
 	mu      sync.Mutex
 	cert    *tls.Certificate
-	stamp   string
+	stamp   string // of the files cert was loaded from
+	failed  string // of the files that last failed to load
 	checked time.Time
 }
 
-func newCertReloader(certFile, keyFile string) (*certReloader, error) {
-	cr := &certReloader{certFile: certFile, keyFile: keyFile, checkEvery: 2 * time.Second}
-	if err := cr.reload(); err != nil {
+func newCertReloader(certFile, keyFile string, log *slog.Logger) (*certReloader, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cr := &certReloader{certFile: certFile, keyFile: keyFile, checkEvery: 2 * time.Second, log: log}
+	if err := cr.reload(cr.fileStamp()); err != nil {
 		return nil, err
 	}
 	return cr, nil
 }
 
+// fileStamp identifies the current version of both files: modification
+// time and size, or the error of a file that cannot be read.
 func (cr *certReloader) fileStamp() string {
 	var b strings.Builder
 	for _, f := range []string{cr.certFile, cr.keyFile} {
 		if st, err := os.Stat(f); err == nil {
 			fmt.Fprintf(&b, "%d/%d;", st.ModTime().UnixNano(), st.Size())
+		} else {
+			b.WriteString("missing;")
 		}
 	}
 	return b.String()
 }
 
-func (cr *certReloader) reload() error {
-	stamp := cr.fileStamp()
+// reload loads the files, whose version is stamp (taken before reading,
+// so a change during the read is seen at the next check).
+func (cr *certReloader) reload(stamp string) error {
 	cert, err := tls.LoadX509KeyPair(cr.certFile, cr.keyFile)
 	if err != nil {
 		return fmt.Errorf("TICKGATE_TLS_CERT/TICKGATE_TLS_KEY: %w", err)
 	}
-	cr.cert, cr.stamp = &cert, stamp
+	cr.cert, cr.stamp, cr.failed = &cert, stamp, ""
 	return nil
 }
 
 // GetCertificate is tls.Config.GetCertificate. A certificate that fails
-// to load (e.g. half-written during renewal) keeps the previous one.
+// to load (e.g. half-written during renewal, or a new certificate beside
+// the old key) keeps the previous one; the failure is logged once per
+// version of the files, and that version is not read again.
 func (cr *certReloader) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	cr.mu.Lock()
 	defer cr.mu.Unlock()
 	if now := time.Now(); now.Sub(cr.checked) >= cr.checkEvery {
 		cr.checked = now
-		if cr.fileStamp() != cr.stamp {
-			_ = cr.reload()
+		if stamp := cr.fileStamp(); stamp != cr.stamp && stamp != cr.failed {
+			if err := cr.reload(stamp); err != nil {
+				cr.failed = stamp
+				// LoadX509KeyPair's errors describe, never quote, the PEM.
+				cr.log.Warn("TLS certificate did not load; still serving the previous one", "cert", cr.certFile, "key", cr.keyFile, "err", err)
+			} else {
+				attrs := []any{"cert", cr.certFile}
+				if leaf := cr.cert.Leaf; leaf != nil {
+					attrs = append(attrs, "not_after", leaf.NotAfter.UTC().Format(time.RFC3339))
+				}
+				cr.log.Info("TLS certificate reloaded", attrs...)
+			}
 		}
 	}
 	return cr.cert, nil

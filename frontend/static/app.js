@@ -168,6 +168,14 @@ export function tickFromMessage(m) {
   };
 }
 
+/**
+ * ssoLoginPath returns the SSO login path the server announced, or '' when
+ * there is none or it is not a plain same-origin path.
+ */
+export function ssoLoginPath(value) {
+  return typeof value === 'string' && /^\/[A-Za-z0-9_.\/-]*$/.test(value) && !value.startsWith('//') ? value : '';
+}
+
 /** wsURL is the feed's address on the page's own origin: wss: under https. */
 export function wsURL(loc, path = FEED_PATH) {
   return `${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.host}${path}`;
@@ -190,6 +198,8 @@ function start(doc, win) {
     password: $('password'),
     loginSubmit: $('login-submit'),
     loginMessage: $('login-message'),
+    sso: $('sso'),
+    ssoLogin: $('sso-login'),
     appView: $('app-view'),
     idleNotice: $('idle-notice'),
     stillHere: $('still-here'),
@@ -902,6 +912,15 @@ function start(doc, win) {
       reconnect();
     }
   });
+
+  // SSO: the server marks <html data-sso-login="/auth/oidc/login"> when an
+  // identity provider is configured; the link is a plain navigation, and
+  // only a same-origin path is ever used.
+  const ssoPath = ssoLoginPath(doc.documentElement.dataset.ssoLogin);
+  if (ssoPath && ui.sso && ui.ssoLogin) {
+    ui.ssoLogin.href = ssoPath;
+    ui.sso.hidden = false;
+  }
 
   // Boot: the session cookie is HttpOnly, so only the server can say whether
   // we are signed in.

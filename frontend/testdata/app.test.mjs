@@ -11,6 +11,7 @@ import {
   normalizeSymbol,
   parseRetryAfter,
   reconnectPlan,
+  ssoLoginPath,
   tickFromMessage,
   toDate,
   wsURL,
@@ -143,4 +144,12 @@ test('tickFromMessage reads marketsim trades and quotes', () => {
 test('wsURL follows the page scheme and host', () => {
   assert.equal(wsURL({ protocol: 'https:', host: 'app.example.com' }), 'wss://app.example.com/ws/demo');
   assert.equal(wsURL({ protocol: 'http:', host: '127.0.0.1:8080' }), 'ws://127.0.0.1:8080/ws/demo');
+});
+
+test('ssoLoginPath accepts only plain same-origin paths', () => {
+  assert.equal(ssoLoginPath('/auth/oidc/login'), '/auth/oidc/login');
+  for (const bad of [undefined, null, '', 'auth/oidc/login', '//evil.example/x', 'https://evil.example/',
+    'javascript:alert(1)', '/a?next=//evil', '/a b', '/a"b', 42]) {
+    assert.equal(ssoLoginPath(bad), '', String(bad));
+  }
 });
