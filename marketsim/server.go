@@ -1,6 +1,7 @@
 package marketsim
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -350,6 +351,26 @@ func (s *Server) DropAll() int {
 	}
 	if n > 0 {
 		s.log.Info("marketsim: dropped all connections", "count", n)
+	}
+	return n
+}
+
+// InjectFrame sends b as one text frame, verbatim, to every authenticated
+// WebSocket connection, in order with its data frames ("garbage frame"
+// fault injection: truncated JSON, binary noise, unexpected shapes, to
+// exercise a client's parser). It returns the number of connections that
+// got it.
+func (s *Server) InjectFrame(b []byte) int {
+	s.mu.Lock()
+	conns := s.connList()
+	s.mu.Unlock()
+	n := 0
+	for _, c := range conns {
+		c.mu.Lock()
+		if c.authed && c.enqueueLocked(&frame{b: bytes.Clone(b)}) {
+			n++
+		}
+		c.mu.Unlock()
 	}
 	return n
 }

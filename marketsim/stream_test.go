@@ -1,6 +1,7 @@
 package marketsim
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -480,4 +481,28 @@ func TestServeTwice(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Errorf("second Close = %v", err)
 	}
+}
+
+func TestStreamInjectFrame(t *testing.T) {
+	t.Parallel()
+	s := start(t, Options{Keys: []string{"A", "B"}})
+	a := dialAuthed(t, s, "A")
+	unauthed := dial(t, s)
+	unauthed.expectStatus(StatusConnected)
+	garbage := []byte(`[{"ev":"T","sym":"AAPL",`)
+	if got := s.InjectFrame(garbage); got != 1 {
+		t.Fatalf("InjectFrame reached %d connections, want 1 (the authenticated one)", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	_, b, err := a.c.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b, garbage) {
+		t.Fatalf("got %q, want the injected frame verbatim", b)
+	}
+	// The connection carries on after it.
+	a.send(`{"action":"subscribe","symbols":["AAPL"]}`)
+	a.expectStatus(StatusSubscribed)
 }

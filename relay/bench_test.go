@@ -34,9 +34,10 @@ func benchHub(b *testing.B, n int, syms []string, perClient int) (*hub, []*clien
 	h := newHub(r, "demo", testFeed("ws://127.0.0.1:1/v1/stream"), ad)
 	h.window = 0
 	h.state = stateConnected // no upstream goroutine
+	h.newSlot()              // a connection that takes every symbol (no cap), never started
 	clients := make([]*client, n)
 	for i := range clients {
-		c := newClient(r, h, nil, &session.Session{Key: fmt.Sprint("k", i), User: "u"})
+		c := newClient(r, h, nil, &session.Session{Key: fmt.Sprint("k", i), User: "u"}, &sessionState{})
 		h.clients[c] = struct{}{}
 		want := make([]string, perClient)
 		for j := range want {
@@ -45,7 +46,7 @@ func benchHub(b *testing.B, n int, syms []string, perClient int) (*hub, []*clien
 		if perr := h.subscribe(c, want); perr != nil {
 			b.Fatal(perr)
 		}
-		c.take(time.Now()) // drop the ack
+		c.take(time.Now(), true) // drop the ack
 		clients[i] = c
 	}
 	return h, clients
@@ -86,7 +87,7 @@ func BenchmarkFanout(b *testing.B) {
 				msgs = u.handleFrame(frame, msgs[:0], nil)
 				now := time.Now()
 				for _, c := range clients {
-					_, data, _ := c.take(now)
+					_, data, _, _ := c.take(now, true)
 					if len(data) > 0 {
 						buf = appendData(buf[:0], h.prefix, data)
 						delivered += len(data)
@@ -115,7 +116,7 @@ func BenchmarkDispatch(b *testing.B) {
 		h.dispatch(msgs, time.Now())
 		if i%64 == 63 { // keep the queues from growing without bound
 			for _, c := range clients {
-				if _, data, _ := c.take(time.Now()); data != nil {
+				if _, data, _, _ := c.take(time.Now(), true); data != nil {
 					c.recycle(data)
 				}
 			}

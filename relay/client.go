@@ -66,20 +66,28 @@ type client struct {
 	closeCode   websocket.StatusCode
 	closeReason string
 
+	budget *sessionState // the session's control message budget
+
 	// reader goroutine only
-	tokens    float64
-	lastMsg   time.Time
 	lastTouch time.Time
 
 	touching atomic.Bool
 	pinging  atomic.Bool
 	dead     atomic.Bool // a ping went unanswered
+
+	// Flow control: at most SendWindow bytes on the way to the browser
+	// unconfirmed. A ping sent after them confirms them when its pong
+	// comes back (browsers answer pings as they read).
+	sent        int64        // bytes written; writer goroutine only
+	stalled     time.Time    // when data began waiting for confirmation; writer only
+	acked       atomic.Int64 // bytes confirmed
+	flowPinging atomic.Bool  // a confirming ping is out
 }
 
 // sessionRef is what a socket keeps of its session: never printed.
 type sessionRef struct{ Key string }
 
-func newClient(r *Relay, h *hub, conn *websocket.Conn, s *session.Session) *client {
+func newClient(r *Relay, h *hub, conn *websocket.Conn, s *session.Session, st *sessionState) *client {
 	ctx, cancel := context.WithCancel(r.ctx)
 	return &client{
 		r:          r,
@@ -87,6 +95,7 @@ func newClient(r *Relay, h *hub, conn *websocket.Conn, s *session.Session) *clie
 		conn:       conn,
 		user:       s.User,
 		sess:       sessionRef{Key: s.Key},
+		budget:     st,
 		ctx:        ctx,
 		cancel:     cancel,
 		opened:     time.Now(),
@@ -209,30 +218,13 @@ func (c *client) readLoop() error {
 			continue
 		}
 		now := time.Now()
-		if !c.allow(now) {
+		if !c.budget.allow(now, float64(c.r.cfg.ControlRate)) {
 			c.h.log.Warn("ws message rate exceeded", "user", c.user, "limit", c.r.cfg.ControlRate)
 			c.closeWith(closePolicy, "message rate exceeded")
 			continue
 		}
 		c.handle(typ, b, now)
 	}
-}
-
-// allow is a token bucket of ControlRate messages per second with a burst
-// of as many.
-func (c *client) allow(now time.Time) bool {
-	rate := float64(c.r.cfg.ControlRate)
-	if c.lastMsg.IsZero() {
-		c.tokens = rate
-	} else {
-		c.tokens = min(rate, c.tokens+now.Sub(c.lastMsg).Seconds()*rate)
-	}
-	c.lastMsg = now
-	if c.tokens < 1 {
-		return false
-	}
-	c.tokens--
-	return true
 }
 
 func (c *client) handle(typ websocket.MessageType, b []byte, now time.Time) {
@@ -392,22 +384,26 @@ func (c *client) dropPending(syms []string) {
 	}
 }
 
-// take returns the waiting replies, and the waiting data once the batch
-// window of its oldest message has passed; otherwise how long to wait.
-func (c *client) take(now time.Time) (ctrl [][]byte, data []pendingMsg, wait time.Duration) {
+// take returns the waiting replies, and, when dataOK, the waiting data
+// once the batch window of its oldest message has passed; otherwise how
+// long to wait. pending reports data left waiting.
+func (c *client) take(now time.Time, dataOK bool) (ctrl [][]byte, data []pendingMsg, wait time.Duration, pending bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ctrl, c.ctrl = c.ctrl, nil
 	if len(c.data) == 0 {
-		return ctrl, nil, 0
+		return ctrl, nil, 0, false
+	}
+	if !dataOK {
+		return ctrl, nil, 0, true
 	}
 	if due := c.firstAt.Add(c.h.window); now.Before(due) {
-		return ctrl, nil, due.Sub(now)
+		return ctrl, nil, due.Sub(now), true
 	}
 	data, c.data, c.spare = c.data, c.spare, nil
 	c.conf = nil
 	c.signaled = false
-	return ctrl, data, 0
+	return ctrl, data, 0, false
 }
 
 // recycle gives a written batch's backing array back for the next batch.
@@ -452,7 +448,9 @@ func (c *client) writeLoop(ended <-chan struct{}) {
 		case <-c.wake:
 		case <-timer.C:
 		}
-		ctrl, data, wait := c.take(time.Now())
+		now := time.Now()
+		open := c.sent-c.acked.Load() < c.r.cfg.SendWindow
+		ctrl, data, wait, pending := c.take(now, open)
 		for _, b := range ctrl {
 			if !c.write(b, 1) {
 				return
@@ -463,17 +461,71 @@ func (c *client) writeLoop(ended <-chan struct{}) {
 			*bp = appendData((*bp)[:0], c.h.prefix, data)
 			n := len(data)
 			c.recycle(data)
+			c.h.mOut.Inc() // before the write: a browser that got the frame finds it counted
 			ok := c.write(*bp, n)
 			c.r.putBuf(bp)
 			if !ok {
 				return
 			}
-			c.h.mOut.Inc()
+		}
+		switch {
+		case open || !pending:
+			c.stalled = time.Time{}
+		case c.stalled.IsZero():
+			c.stalled = now
+			c.confirm()
+			wait = c.r.cfg.WriteTimeout
+		case now.Sub(c.stalled) >= c.r.cfg.WriteTimeout:
+			c.stalledOut()
+			continue
+		default:
+			c.confirm()
+			wait = c.stalled.Add(c.r.cfg.WriteTimeout).Sub(now)
 		}
 		if wait > 0 {
 			timer.Reset(wait)
 		}
 	}
+}
+
+// confirm sends a ping that, when answered, confirms every byte written
+// before it. One at a time.
+func (c *client) confirm() {
+	if !c.flowPinging.CompareAndSwap(false, true) {
+		return
+	}
+	mark := c.sent
+	c.aux.Add(1)
+	go func() {
+		defer c.aux.Done()
+		ctx, cancel := context.WithTimeout(c.ctx, c.r.cfg.WriteTimeout)
+		err := c.conn.Ping(ctx)
+		cancel()
+		if err == nil {
+			c.acked.Store(mark)
+		}
+		c.flowPinging.Store(false)
+		if err == nil {
+			select {
+			case c.wake <- struct{}{}:
+			default:
+			}
+		}
+	}()
+}
+
+// stalledOut closes a browser that confirmed none of its data for
+// WriteTimeout. Its unconfirmed bytes are bounded by SendWindow, so the
+// close frame still fits in the socket buffers and the browser reads
+// 4008 after its data, not an abnormal closure.
+func (c *client) stalledOut() {
+	c.mu.Lock()
+	dropped := len(c.data)
+	c.mu.Unlock()
+	c.h.mSlow.Add(float64(dropped))
+	c.h.log.Warn("ws slow client dropped: data not taken", "user", c.user, "write_timeout", c.r.cfg.WriteTimeout.String(),
+		"unconfirmed_bytes", c.sent-c.acked.Load())
+	c.closeWith(closePolicy, "slow client")
 }
 
 // write sends one text frame within WriteTimeout. On failure the socket
@@ -484,6 +536,10 @@ func (c *client) write(b []byte, msgs int) bool {
 	timedOut := ctx.Err() == context.DeadlineExceeded // the deadline came first, whatever followed
 	cancel()
 	if err == nil {
+		c.sent += int64(len(b))
+		if c.sent-c.acked.Load() >= c.r.cfg.SendWindow/2 {
+			c.confirm()
+		}
 		return true
 	}
 	if timedOut {

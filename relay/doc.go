@@ -52,14 +52,20 @@
 // at all. Recoverable problems answer {"type":"error","code":...,
 // "message":...} and keep the socket open: bad_message (not a text frame,
 // invalid UTF-8, not a JSON object, unknown action, symbols not a
-// non-empty array of strings), invalid_symbol, and too_many_symbols (more
+// non-empty array of strings), invalid_symbol, too_many_symbols (more
 // than MaxSymbols distinct symbols for the session on the feed across its
-// sockets, or the vendor's per-connection cap, Adapter.MaxSymbols).
-// Messages never echo what the browser sent.
+// sockets, or more than the feed's cap for all sessions together:
+// MaxFeedSymbols, or the adapter's max_connections ×
+// max_symbols_per_connection when lower), and unknown_symbol with a
+// "symbols" list: the vendor refused them (Adapter.Rejected); their
+// subscribers lose them, and for a minute a subscribe naming them is
+// answered at once without asking the vendor. Messages never echo what
+// the browser sent unchecked.
 //
 // Close codes: 4001 the session ended (Sessions.Watch fired, or Touch said
 // the session is gone), 4008 policy violation (more than ControlRate
-// frames per second, over MaxConns, or a slow client), 1009 a frame over
+// frames per second for the session across its sockets, over MaxConns, or
+// a slow client), 1009 a frame over
 // ReadLimit, 1013 the feed cannot be served now (its key is missing or the
 // vendor refuses it even after re-reading it), 1001 shutdown.
 //
@@ -72,23 +78,45 @@
 // One hub per feed keeps symbol → subscribers, reference counted per
 // socket and per session. One mutex guards its maps and nothing blocks or
 // does I/O under it: fan-out only appends to each browser's queue. A vendor
-// frame (a JSON array of messages, or one message) is parsed once; each
-// message's symbol is read from Adapter.SymbolField; messages matching
-// Adapter.Control are vendor status and are never relayed, and a frame that
-// contains the key is dropped whole.
+// frame (a JSON array of messages, one message, or with
+// Adapter.MessagesField an object wrapping an array of them) is parsed
+// once; each message's symbol is read from Adapter.SymbolField (a dotted
+// path reaches into objects); messages matching Adapter.Control or
+// Adapter.Rejected are vendor status and are never relayed, and a frame
+// that contains the key is dropped whole. Messages without a symbol are
+// still checked for the busy, auth failure and refusal answers (vendors
+// whose status no single control match describes). Subscribe messages
+// carry symbols in the vendor's form (SymbolPrefixes, SymbolSuffix,
+// SymbolCase); an adapter may send a Heartbeat and renew its connection
+// at MaxLifetime (browsers see reconnecting, then connected).
 //
 // Slow browsers never slow the hub. Each browser's queue holds QueueSize
 // messages; past that it conflates, keeping the latest message per symbol
-// (counted as tickgate_ws_dropped_total{reason="conflated"}). Every socket
-// write has WriteTimeout; a browser that does not take a frame in time is
-// dropped as a slow client (4008 when the close frame can still be
-// written, else the TCP connection is cut).
+// (counted as tickgate_ws_dropped_total{reason="conflated"}), so it never
+// holds more than max(QueueSize, the browser's symbols). At most
+// SendWindow bytes are on the way to a browser unconfirmed: a ping sent
+// after them confirms them when its pong returns (browsers answer pings as
+// they read). Past the window data waits, conflating; a browser that
+// confirms nothing for WriteTimeout is closed with 4008, and because its
+// unread bytes are bounded the close frame still fits in the socket
+// buffers: it reads 4008 after its data, not an abnormal closure. Every
+// socket write also has WriteTimeout; a write that times out cuts the
+// connection.
 //
 // # Upstream
 //
 // The upstream connection opens when the first browser connects to the
 // feed (not at start-up, so an unused feed costs the vendor nothing) and
-// then stays up, idle when no one subscribes, until Close. It
+// then stays up, idle when no one subscribes, until Close; if the vendor
+// drops it while no symbol is wanted (Coinbase closes a connection left
+// without a subscription), it comes back on the next subscribe, with no
+// reconnect loop and no status to browsers. Where the
+// adapter allows several connections per key (max_connections) with a
+// symbol cap per connection, a new symbol goes to the fullest connection
+// with room, else takes the place of a symbol no browser wants any more,
+// else opens another connection; a connection left with no symbol closes
+// while another remains. Browsers see one upstream state: reconnecting
+// while any connection is lost, connected when all are back. It
 // authenticates per adapter: an auth message ({{key}} JSON-escaped) whose
 // answer must match Auth.Success, the key in a query parameter or a header,
 // or none. The vendor is subscribed on first interest and unsubscribed
@@ -99,7 +127,9 @@
 //
 // On loss the relay reconnects with exponential backoff and jitter
 // (ReconnectMin to ReconnectMax), re-authenticates and re-subscribes every
-// live symbol. When the vendor refuses the key, the relay calls
+// live symbol. Frames that are not JSON or hold no routable message are
+// counted (tickgate_ws_dropped_total{reason="unroutable"}) and dropped;
+// they never end the connection. When the vendor refuses the key, the relay calls
 // Secrets.Invalidate and retries once at once if that returns a different
 // key (a rotated key takes effect with no restart); otherwise the feed is
 // unavailable (1013) and retried with growing backoff, never looping on an

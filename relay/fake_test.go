@@ -75,6 +75,7 @@ type fakeVendor struct {
 	conns          map[*vconn]bool // authenticated
 	closed         bool
 	dials          int
+	attempts       int // every request, refused ones included
 	authOK         int
 	authBad        int
 	busy           int
@@ -124,6 +125,27 @@ func (v *fakeVendor) stats() (dials, authOK, authBad, busy, rateViolations, open
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return v.dials, v.authOK, v.authBad, v.busy, v.rateViolations, len(v.conns)
+}
+
+// attemptCount is the number of upgrade requests, refused ones included.
+func (v *fakeVendor) attemptCount() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.attempts
+}
+
+// perConn returns each authenticated connection's symbol count, sorted.
+func (v *fakeVendor) perConn() []int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var out []int
+	for c := range v.conns {
+		c.mu.Lock()
+		out = append(out, len(c.subs))
+		c.mu.Unlock()
+	}
+	slices.Sort(out)
+	return out
 }
 
 // subscribed returns the symbols subscribed on all authenticated connections.
@@ -176,6 +198,7 @@ func status(s string) string { return `[{"ev":"status","status":"` + s + `"}]` }
 
 func (v *fakeVendor) serve(w http.ResponseWriter, r *http.Request) {
 	v.mu.Lock()
+	v.attempts++
 	if v.closed || v.refuse {
 		v.mu.Unlock()
 		http.Error(w, "unavailable", http.StatusServiceUnavailable)

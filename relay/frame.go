@@ -3,6 +3,8 @@ package relay
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
+	"strings"
 )
 
 // vendorMsg is one message of a vendor frame. Its byte slices point into
@@ -12,11 +14,25 @@ type vendorMsg struct {
 	raw     []byte // the message as the vendor sent it
 	sym     []byte // upper-cased value of the symbol field; nil when absent or not a string
 	object  bool   // raw is a JSON object
-	control bool   // matches the adapter's Control conditions: never relayed
+	control bool   // matches the adapter's Control (or Rejected) conditions: never relayed
 }
 
-// cond is one "top-level field equals this string" condition.
-type cond struct{ key, value string }
+// cond is one "top-level field equals one of these values" condition: a
+// string value, or the JSON text of a number, true, false or null.
+type cond struct {
+	key    string
+	values []string
+}
+
+// holds reports whether the JSON value val is one of c's values.
+func (c cond) holds(val []byte) bool {
+	for _, v := range c.values {
+		if valueIs(val, v) {
+			return true
+		}
+	}
+	return false
+}
 
 // matcher holds when every condition holds. An empty matcher never holds:
 // an adapter that leaves Busy unset has no busy answer to detect.
@@ -25,7 +41,7 @@ type matcher []cond
 func newMatcher(m map[string]string) matcher {
 	out := make(matcher, 0, len(m))
 	for k, v := range m {
-		out = append(out, cond{k, v})
+		out = append(out, cond{k, strings.Split(v, "|")})
 	}
 	return out
 }
@@ -38,7 +54,7 @@ func (m matcher) matches(raw []byte) bool {
 	var hit uint64
 	eachMember(raw, func(key []byte, keyEsc bool, val []byte) {
 		for i, c := range m {
-			if i < 64 && keyIs(key, keyEsc, c.key) && stringIs(val, c.value) {
+			if i < 64 && keyIs(key, keyEsc, c.key) && c.holds(val) {
 				hit |= 1 << i
 			}
 		}
@@ -57,8 +73,20 @@ func allBits(n int) uint64 {
 // and recognises control messages, in one pass over each message's
 // top-level fields.
 type scanner struct {
-	symbolField string
+	symbolField string   // the first step of the symbol's path
+	symbolPath  []string // the rest of a dotted path, or nil
+	msgField    string   // array field holding the messages, or ""
 	control     matcher
+	rejected    matcher // the vendor refusing symbols: control too, even with a symbol field
+}
+
+func newScanner(symbolField, msgField string, control matcher) scanner {
+	first, rest, _ := strings.Cut(symbolField, ".")
+	s := scanner{symbolField: first, msgField: msgField, control: control}
+	if rest != "" {
+		s.symbolPath = strings.Split(rest, ".")
+	}
+	return s
 }
 
 // split appends the messages of frame to dst. A frame is a JSON array of
@@ -76,7 +104,7 @@ func (s *scanner) split(dst []vendorMsg, frame []byte) (_ []vendorMsg, ok bool) 
 		if !ok {
 			return dst, false
 		}
-		return append(dst, s.message(frame[i:end])), true
+		return s.appendMessage(dst, frame[i:end]), true
 	}
 	i = skipWS(frame, i+1)
 	if i < len(frame) && frame[i] == ']' {
@@ -87,7 +115,7 @@ func (s *scanner) split(dst []vendorMsg, frame []byte) (_ []vendorMsg, ok bool) 
 		if !ok {
 			return dst, false
 		}
-		dst = append(dst, s.message(frame[i:end]))
+		dst = s.appendMessage(dst, frame[i:end])
 		i = skipWS(frame, end)
 		if i >= len(frame) {
 			return dst, false
@@ -104,6 +132,39 @@ func (s *scanner) split(dst []vendorMsg, frame []byte) (_ []vendorMsg, ok bool) 
 	return dst, false
 }
 
+// appendMessage appends raw, or, when raw is an object whose msgField is
+// an array and that is not a control message, that array's elements.
+func (s *scanner) appendMessage(dst []vendorMsg, raw []byte) []vendorMsg {
+	if s.msgField == "" || len(raw) == 0 || raw[0] != '{' {
+		return append(dst, s.message(raw))
+	}
+	if m := s.message(raw); m.control {
+		return append(dst, m) // a status envelope stays whole
+	}
+	var arr []byte
+	eachMember(raw, func(key []byte, keyEsc bool, val []byte) {
+		if arr == nil && len(val) > 0 && val[0] == '[' && keyIs(key, keyEsc, s.msgField) {
+			arr = val
+		}
+	})
+	if arr == nil {
+		return append(dst, s.message(raw))
+	}
+	i := skipWS(arr, 1)
+	for i < len(arr) && arr[i] != ']' {
+		end, ok := skipValue(arr, i)
+		if !ok {
+			break
+		}
+		dst = append(dst, s.message(arr[i:end]))
+		i = skipWS(arr, end)
+		if i < len(arr) && arr[i] == ',' {
+			i = skipWS(arr, i+1)
+		}
+	}
+	return dst
+}
+
 // message reads one message's symbol and control status.
 func (s *scanner) message(raw []byte) vendorMsg {
 	m := vendorMsg{raw: raw}
@@ -111,19 +172,42 @@ func (s *scanner) message(raw []byte) vendorMsg {
 		return m
 	}
 	m.object = true
-	var hit uint64
+	var hit, rej uint64
 	eachMember(raw, func(key []byte, keyEsc bool, val []byte) {
 		if m.sym == nil && keyIs(key, keyEsc, s.symbolField) {
-			m.sym = symbolValue(val)
+			m.sym = symbolValue(lookupPath(val, s.symbolPath))
 		}
 		for i, c := range s.control {
-			if i < 64 && keyIs(key, keyEsc, c.key) && stringIs(val, c.value) {
+			if i < 64 && keyIs(key, keyEsc, c.key) && c.holds(val) {
 				hit |= 1 << i
 			}
 		}
+		for i, c := range s.rejected {
+			if i < 64 && keyIs(key, keyEsc, c.key) && c.holds(val) {
+				rej |= 1 << i
+			}
+		}
 	})
-	m.control = len(s.control) > 0 && hit == allBits(len(s.control))
+	m.control = (len(s.control) > 0 && hit == allBits(len(s.control))) ||
+		(len(s.rejected) > 0 && rej == allBits(len(s.rejected)))
 	return m
+}
+
+// lookupPath follows path through nested objects from val, or returns nil.
+func lookupPath(val []byte, path []string) []byte {
+	for _, step := range path {
+		var next []byte
+		eachMember(val, func(key []byte, keyEsc bool, v []byte) {
+			if next == nil && keyIs(key, keyEsc, step) {
+				next = v
+			}
+		})
+		if next == nil {
+			return nil
+		}
+		val = next
+	}
+	return val
 }
 
 // symbolValue returns the content of a JSON string value with ASCII
@@ -167,9 +251,13 @@ func keyIs(key []byte, esc bool, want string) bool {
 	return json.Unmarshal(q, &s) == nil && s == want
 }
 
-// stringIs reports whether the JSON value val is the string want.
-func stringIs(val []byte, want string) bool {
-	if len(val) < 2 || val[0] != '"' || val[len(val)-1] != '"' {
+// valueIs reports whether the JSON value val is the string want, or,
+// when val is not a string, whether its JSON text is want (200, false).
+func valueIs(val []byte, want string) bool {
+	if len(val) > 0 && val[0] != '"' {
+		return string(val) == want
+	}
+	if len(val) < 2 || val[len(val)-1] != '"' {
 		return false
 	}
 	content := val[1 : len(val)-1]
@@ -282,4 +370,51 @@ func eachMember(obj []byte, fn func(key []byte, keyEsc bool, val []byte)) {
 		}
 		i = skipWS(obj, i+1)
 	}
+}
+
+// listedSymbols reads the symbols listed in field of the JSON object raw:
+// a JSON array of strings or of objects holding the symbol in elemField
+// (Twelve Data's "fails":[{"symbol":"X"}]), a comma-separated string or
+// one string. Each is turned into a browser symbol by norm; invalid ones
+// are skipped.
+func listedSymbols(raw []byte, field, elemField string, norm func(string) (string, bool)) []string {
+	var val []byte
+	eachMember(raw, func(key []byte, keyEsc bool, v []byte) {
+		if val == nil && keyIs(key, keyEsc, field) {
+			val = v
+		}
+	})
+	var list []string
+	switch {
+	case len(val) == 0:
+		return nil
+	case val[0] == '"':
+		var s string
+		if json.Unmarshal(val, &s) != nil {
+			return nil
+		}
+		list = strings.Split(s, ",")
+	case val[0] == '[':
+		var ss []any
+		if json.Unmarshal(val, &ss) != nil {
+			return nil
+		}
+		for _, v := range ss {
+			switch v := v.(type) {
+			case string:
+				list = append(list, v)
+			case map[string]any:
+				if s, ok := v[elemField].(string); ok {
+					list = append(list, s)
+				}
+			}
+		}
+	}
+	out := make([]string, 0, len(list))
+	for _, s := range list {
+		if n, ok := norm(strings.TrimSpace(s)); ok && !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }

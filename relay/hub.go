@@ -1,14 +1,24 @@
 package relay
 
 import (
+	"context"
 	"log/slog"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tickgate/tickgate/config"
+)
+
+const (
+	// unknownTTL is how long a symbol the vendor refused is answered
+	// unknown_symbol without asking the vendor again.
+	unknownTTL = time.Minute
+	// maxUnknown bounds the symbols remembered as refused per feed.
+	maxUnknown = 4096
 )
 
 // hubState is the state of a feed's upstream connection.
@@ -20,6 +30,7 @@ const (
 	stateConnected                    // authenticated upstream
 	stateReconnecting                 // lost or failing; browsers were told
 	stateFailed                       // key missing or refused: browsers get 1013
+	stateDormant                      // lost while no symbol was wanted: reconnects on the next subscribe
 )
 
 // hub serves one feed: it owns the feed's one upstream connection and the
@@ -34,6 +45,7 @@ type hub struct {
 	path       string // the vendor URL's path, for logs (never the URL: its query may hold the key)
 	ad         *adapter
 	maxSymbols int           // per session
+	feedCap    int           // distinct symbols for the whole feed
 	window     time.Duration // batch window per browser
 	prefix     []byte        // start of a data message
 	readyMsg   []byte        // the ready message
@@ -44,15 +56,34 @@ type hub struct {
 	mConflated, mSlow, mUnroutable, mGuards prometheus.Counter
 
 	mu       sync.Mutex
-	subs     map[string]*subList       // symbol → sockets subscribed to it
-	linger   map[string]time.Time      // symbol no one wants → when to unsubscribe upstream
+	subs     map[string]*subList  // symbol → sockets subscribed to it
+	linger   map[string]time.Time // symbol no one wants → when to unsubscribe upstream
+	unknown  map[string]time.Time // symbol the vendor refused → until when subscribes are answered unknown_symbol
+	slots    []*slot              // live upstream connections, in creation order
+	slotOf   map[string]*slot     // symbol → the connection it is assigned to (subscribed, lingering or awaiting its unsubscribe)
+	nextSlot int
 	sessions map[string]map[string]int // session key → symbol → its sockets holding it
 	clients  map[*client]struct{}
-	state    hubState
-	closed   bool // Close began: no new clients
+	state    hubState // the feed's state: the worst of its connections'
+	closed   bool     // Close began: no new clients
 
-	kick chan struct{} // wakes the upstream goroutine: the wanted symbols changed
-	done chan struct{} // closed when the upstream goroutine returns
+	// sleep waits between upstream attempts; tests replace it to watch
+	// the backoff.
+	sleep func(ctx context.Context, d time.Duration) bool
+
+	perConn  int            // symbols per upstream connection; 0 = no cap
+	maxConns int            // upstream connections with the key
+	wg       sync.WaitGroup // upstream goroutines
+}
+
+// slot is one upstream connection of a feed and the symbols assigned to
+// it. Its fields other than idx and kick are guarded by hub.mu.
+type slot struct {
+	idx     int                 // for logs
+	syms    map[string]struct{} // assigned symbols
+	refused map[string]struct{} // refused by the vendor since the last reconcile: forget without unsubscribing
+	state   hubState
+	kick    chan struct{} // wakes its goroutine: the wanted symbols changed
 }
 
 // subList is the sockets subscribed to one symbol. Each socket records its
@@ -90,16 +121,26 @@ func newHub(r *Relay, name string, f config.Feed, ad *adapter) *hub {
 
 		subs:     make(map[string]*subList),
 		linger:   make(map[string]time.Time),
+		unknown:  make(map[string]time.Time),
+		slotOf:   make(map[string]*slot),
 		sessions: make(map[string]map[string]int),
 		clients:  make(map[*client]struct{}),
-		kick:     make(chan struct{}, 1),
-		done:     make(chan struct{}),
+		sleep:    sleep,
+		perConn:  ad.maxSyms,
+		maxConns: ad.maxConns,
 	}
 	if f.MaxSymbols > 0 {
 		h.maxSymbols = f.MaxSymbols
 	}
 	if f.BatchWindow > 0 {
 		h.window = f.BatchWindow.Std()
+	}
+	h.feedCap = r.cfg.MaxFeedSymbols
+	if f.MaxFeedSymbols > 0 {
+		h.feedCap = f.MaxFeedSymbols
+	}
+	if ad.maxSyms > 0 && ad.maxSyms*ad.maxConns < h.feedCap {
+		h.feedCap = ad.maxSyms * ad.maxConns
 	}
 	h.readyMsg = readyMessage(name, h.maxSymbols)
 	return h
@@ -123,9 +164,85 @@ func (h *hub) add(c *client) error {
 	}
 	if h.state == stateIdle {
 		h.state = stateConnecting
-		go h.run()
+		h.startSlot()
 	}
 	return nil
+}
+
+// newSlot adds an upstream connection to the feed, without starting it.
+// Called with h.mu held.
+func (h *hub) newSlot() *slot {
+	sl := &slot{
+		idx:     h.nextSlot,
+		syms:    make(map[string]struct{}),
+		refused: make(map[string]struct{}),
+		state:   stateConnecting,
+		kick:    make(chan struct{}, 1),
+	}
+	h.nextSlot++
+	h.slots = append(h.slots, sl)
+	return sl
+}
+
+// startSlot adds an upstream connection and starts its goroutine. Called
+// with h.mu held.
+func (h *hub) startSlot() *slot {
+	sl := h.newSlot()
+	h.wg.Add(1)
+	go h.run(sl)
+	return sl
+}
+
+// assign puts a newly wanted symbol on an upstream connection: the
+// fullest one with room, else one holding a symbol no browser wants any
+// more (lingering, or waiting for its unsubscribe), else a new connection
+// within the key's cap. Called with h.mu held; the feed cap guarantees
+// room.
+func (h *hub) assign(s string) {
+	var best *slot
+	for _, sl := range h.slots {
+		if (h.perConn == 0 || len(sl.syms) < h.perConn) && (best == nil || len(sl.syms) > len(best.syms)) {
+			best = sl
+		}
+	}
+	if best == nil {
+	evict:
+		for _, sl := range h.slots {
+			for x := range sl.syms {
+				if h.subs[x] == nil {
+					h.unassign(x)
+					best = sl
+					break evict
+				}
+			}
+		}
+	}
+	if best == nil && len(h.slots) < h.maxConns && h.state != stateIdle {
+		best = h.startSlot()
+		h.log.Info("upstream connection added", "connection", best.idx, "connections", len(h.slots))
+	}
+	if best == nil {
+		if len(h.slots) == 0 {
+			return // no upstream yet (tests of the fan-out alone)
+		}
+		best = h.slots[0]
+		h.log.Error("no upstream connection has room for a symbol", "connections", len(h.slots), "per_connection", h.perConn)
+	}
+	best.syms[s] = struct{}{}
+	h.slotOf[s] = best
+	select {
+	case best.kick <- struct{}{}:
+	default:
+	}
+}
+
+// unassign takes s off its upstream connection. Called with h.mu held.
+func (h *hub) unassign(s string) {
+	if sl := h.slotOf[s]; sl != nil {
+		delete(sl.syms, s)
+		delete(h.slotOf, s)
+	}
+	delete(h.linger, s)
 }
 
 // remove releases a socket's subscriptions.
@@ -156,9 +273,18 @@ func (h *hub) subscribe(c *client, syms []string) *protoError {
 	}
 	held := h.sessions[c.sess.Key]
 	newForSession, newForFeed := 0, 0
+	var unknown []string
+	now := time.Now()
 	for _, s := range syms {
 		if _, ok := c.syms[s]; ok {
 			continue
+		}
+		if until, ok := h.unknown[s]; ok {
+			if now.Before(until) {
+				unknown = append(unknown, s)
+				continue
+			}
+			delete(h.unknown, s)
 		}
 		if held[s] == 0 {
 			newForSession++
@@ -167,11 +293,15 @@ func (h *hub) subscribe(c *client, syms []string) *protoError {
 			newForFeed++
 		}
 	}
+	if len(unknown) > 0 {
+		return errUnknownSymbols(unknown)
+	}
 	if len(held)+newForSession > h.maxSymbols {
 		return errTooManySymbols(h.maxSymbols)
 	}
-	if h.ad.maxSyms > 0 && len(h.subs)+newForFeed > h.ad.maxSyms {
-		return errFeedFull
+	if len(h.subs)+newForFeed > h.feedCap {
+		h.log.Warn("feed symbol cap reached", "limit", h.feedCap)
+		return errFeedFull(h.feedCap)
 	}
 	if held == nil {
 		held = make(map[string]int, len(syms))
@@ -186,11 +316,11 @@ func (h *hub) subscribe(c *client, syms []string) *protoError {
 		if l == nil {
 			l = &subList{sym: s}
 			h.subs[s] = l
-			if _, lingering := h.linger[s]; lingering {
-				delete(h.linger, s) // still subscribed upstream
-			} else {
-				changed = true
-			}
+			delete(h.linger, s)
+			if h.slotOf[s] == nil {
+				h.assign(s)
+			} // else still held upstream (lingering): nothing to send
+			changed = true
 		}
 		c.syms[s] = len(l.cl)
 		l.cl = append(l.cl, c)
@@ -258,27 +388,38 @@ func (h *hub) removeSym(c *client, s string, now time.Time) bool {
 	return true
 }
 
+// kickUpstream wakes every upstream connection to reconcile. Called with
+// h.mu held.
 func (h *hub) kickUpstream() {
-	select {
-	case h.kick <- struct{}{}:
-	default:
+	for _, sl := range h.slots {
+		select {
+		case sl.kick <- struct{}{}:
+		default:
+		}
 	}
 }
 
-// wanted returns the symbols the upstream connection should hold: every
-// subscribed symbol and the lingering ones (dropped early to stay under
-// the vendor's cap), and when the next linger ends.
-func (h *hub) wanted(now time.Time) (map[string]struct{}, time.Time) {
+// wanted returns the symbols connection sl should hold: its subscribed
+// symbols and its lingering ones, when the next linger ends, and the
+// symbols the vendor refused since the last call (not held upstream:
+// forget them without an unsubscribe). Symbols no one wants any more
+// leave sl. retire reports that sl holds nothing while another
+// connection exists: it is taken off the feed and should close.
+func (h *hub) wanted(sl *slot, now time.Time) (want, refused map[string]struct{}, next time.Time, retire bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	want := make(map[string]struct{}, len(h.subs)+len(h.linger))
-	for s := range h.subs {
-		want[s] = struct{}{}
+	if len(sl.refused) > 0 {
+		refused, sl.refused = sl.refused, make(map[string]struct{})
 	}
-	var next time.Time
-	for s, until := range h.linger {
-		if !now.Before(until) || (h.ad.maxSyms > 0 && len(want) >= h.ad.maxSyms) {
-			delete(h.linger, s)
+	want = make(map[string]struct{}, len(sl.syms))
+	for s := range sl.syms {
+		if h.subs[s] != nil {
+			want[s] = struct{}{}
+			continue
+		}
+		until, ok := h.linger[s]
+		if !ok || !now.Before(until) {
+			h.unassign(s)
 			continue
 		}
 		want[s] = struct{}{}
@@ -286,7 +427,128 @@ func (h *hub) wanted(now time.Time) (map[string]struct{}, time.Time) {
 			next = until
 		}
 	}
-	return want, next
+	if len(sl.syms) == 0 && len(h.slots) > 1 {
+		h.slots = slices.DeleteFunc(h.slots, func(x *slot) bool { return x == sl })
+		h.updateState()
+		return want, refused, next, true
+	}
+	return want, refused, next, false
+}
+
+// retireIdle takes sl off the feed when it holds no symbol and another
+// connection exists (a lost extra connection need not come back).
+func (h *hub) retireIdle(sl *slot) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range sl.syms {
+		if h.subs[s] == nil {
+			if _, lingering := h.linger[s]; !lingering {
+				h.unassign(s)
+			}
+		}
+	}
+	if len(sl.syms) > 0 || len(h.slots) <= 1 {
+		return false
+	}
+	h.slots = slices.DeleteFunc(h.slots, func(x *slot) bool { return x == sl })
+	h.updateState()
+	return true
+}
+
+// goDormant marks sl dormant when it holds no wanted symbol: a connection
+// lost then (a vendor closing idle connections, such as Coinbase after 5 s
+// without a subscription) comes back on the next subscribe, not in a
+// reconnect loop, and browsers are not told of an outage that costs them
+// nothing.
+func (h *hub) goDormant(sl *slot) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.slotWants(sl, time.Now()) {
+		return false
+	}
+	sl.state = stateDormant
+	h.updateState()
+	return true
+}
+
+// slotWants reports whether sl holds a subscribed or lingering symbol,
+// dropping the others. Called with h.mu held.
+func (h *hub) slotWants(sl *slot, now time.Time) bool {
+	wants := false
+	for s := range sl.syms {
+		if h.subs[s] != nil {
+			wants = true
+			continue
+		}
+		if until, ok := h.linger[s]; ok && now.Before(until) {
+			wants = true
+			continue
+		}
+		h.unassign(s)
+	}
+	return wants
+}
+
+// awaitWanted waits until dormant sl holds a wanted symbol; false when the
+// relay closes first.
+func (h *hub) awaitWanted(ctx context.Context, sl *slot) bool {
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-sl.kick:
+			h.mu.Lock()
+			ok := h.slotWants(sl, time.Now())
+			h.mu.Unlock()
+			if ok {
+				return true
+			}
+		}
+	}
+}
+
+// reject handles the vendor's refusal of syms (unknown symbols, or not in
+// the plan): their subscribers get an unknown_symbol error and lose them,
+// and for unknownTTL new subscribes to them are answered at once.
+func (h *hub) reject(syms []string, now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	per := make(map[*client][]string)
+	for _, s := range syms {
+		h.rememberUnknown(s, now)
+		if sl := h.slotOf[s]; sl != nil {
+			sl.refused[s] = struct{}{} // the vendor does not hold it: nothing to unsubscribe
+		}
+		if l := h.subs[s]; l != nil {
+			for _, c := range slices.Clone(l.cl) {
+				per[c] = append(per[c], s)
+				h.removeSym(c, s, now)
+			}
+		}
+		h.unassign(s)
+	}
+	for c, ss := range per {
+		c.dropPending(ss)
+		c.pushCtrl(errorMessage(errUnknownSymbols(ss)))
+		h.log.Info("ws symbols refused by the vendor", "user", c.user, "symbols", ss)
+	}
+	h.kickUpstream()
+}
+
+// rememberUnknown records that the vendor refused s, within maxUnknown
+// entries. Called with h.mu held.
+func (h *hub) rememberUnknown(s string, now time.Time) {
+	if len(h.unknown) >= maxUnknown {
+		for k, until := range h.unknown {
+			if !now.Before(until) {
+				delete(h.unknown, k)
+			}
+		}
+		if len(h.unknown) >= maxUnknown {
+			return
+		}
+	}
+	h.unknown[s] = now.Add(unknownTTL)
 }
 
 // dispatch fans vendor data messages out to their subscribers' queues.
@@ -309,12 +571,34 @@ func (h *hub) dispatch(msgs []vendorMsg, now time.Time) {
 	}
 }
 
-// setState records the upstream state and tells the browsers: status
-// reconnecting when the upstream is lost, connected when it is back, and
-// close 1013 when the feed cannot be served.
-func (h *hub) setState(s hubState) {
+// setState records the state of connection sl and updates the feed's.
+func (h *hub) setState(sl *slot, st hubState) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	sl.state = st
+	h.updateState()
+}
+
+// updateState sets the feed's state from its connections' (failed, else
+// reconnecting, else connected when one is, else connecting) and tells
+// the browsers: status reconnecting when the upstream is lost, connected
+// when it is back, and close 1013 when the feed cannot be served. Called
+// with h.mu held.
+func (h *hub) updateState() {
+	var n [stateDormant + 1]int
+	for _, sl := range h.slots {
+		n[sl.state]++
+	}
+	n[stateConnected] += n[stateDormant] // nothing is missing
+	s := stateConnecting
+	switch {
+	case n[stateFailed] > 0:
+		s = stateFailed
+	case n[stateReconnecting] > 0:
+		s = stateReconnecting
+	case n[stateConnected] > 0:
+		s = stateConnected
+	}
 	old := h.state
 	if old == s {
 		return
@@ -352,13 +636,8 @@ func (h *hub) closeClients() {
 	}
 }
 
-// wait waits for the upstream goroutine, if it was started. The relay's
-// context must be cancelled first.
+// wait waits for the upstream goroutines. The relay's context must be
+// cancelled first.
 func (h *hub) wait() {
-	h.mu.Lock()
-	started := h.state != stateIdle
-	h.mu.Unlock()
-	if started {
-		<-h.done
-	}
+	h.wg.Wait()
 }

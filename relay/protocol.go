@@ -21,6 +21,7 @@ const (
 	codeBadMessage     = "bad_message"
 	codeInvalidSymbol  = "invalid_symbol"
 	codeTooManySymbols = "too_many_symbols"
+	codeUnknownSymbol  = "unknown_symbol"
 )
 
 // Close codes (DESIGN 1.5).
@@ -43,22 +44,34 @@ type request struct {
 
 // protoError is an error message for the browser: a stable code and a
 // fixed text that never echoes what the browser sent.
-type protoError struct{ code, message string }
+type protoError struct {
+	code, message string
+	symbols       []string // checked symbols the error is about, or nil
+}
 
 func (e *protoError) Error() string { return e.code + ": " + e.message }
 
 var (
-	errBinary        = &protoError{codeBadMessage, "messages must be text frames holding one JSON object"}
-	errUTF8          = &protoError{codeBadMessage, "message is not valid UTF-8"}
-	errJSON          = &protoError{codeBadMessage, `message is not a JSON object like {"action":"subscribe","symbols":["AAPL"]}`}
-	errAction        = &protoError{codeBadMessage, "unknown action: use subscribe, unsubscribe or ping"}
-	errSymbolsShape  = &protoError{codeBadMessage, "symbols must be a non-empty array of strings"}
-	errInvalidSymbol = &protoError{codeInvalidSymbol, "a symbol is 1 to 32 characters: letters, digits and . - / : _ (starting with a letter or digit)"}
-	errFeedFull      = &protoError{codeTooManySymbols, "this feed cannot take more symbols now"}
+	errBinary        = &protoError{code: codeBadMessage, message: "messages must be text frames holding one JSON object"}
+	errUTF8          = &protoError{code: codeBadMessage, message: "message is not valid UTF-8"}
+	errJSON          = &protoError{code: codeBadMessage, message: `message is not a JSON object like {"action":"subscribe","symbols":["AAPL"]}`}
+	errAction        = &protoError{code: codeBadMessage, message: "unknown action: use subscribe, unsubscribe or ping"}
+	errSymbolsShape  = &protoError{code: codeBadMessage, message: "symbols must be a non-empty array of strings"}
+	errInvalidSymbol = &protoError{code: codeInvalidSymbol, message: "a symbol is 1 to 32 characters: letters, digits and . - / : _ (starting with a letter or digit)"}
 )
 
 func errTooManySymbols(limit int) *protoError {
-	return &protoError{codeTooManySymbols, "at most " + strconv.Itoa(limit) + " symbols per session on this feed; nothing was subscribed"}
+	return &protoError{code: codeTooManySymbols, message: "at most " + strconv.Itoa(limit) + " symbols per session on this feed; nothing was subscribed"}
+}
+
+func errFeedFull(limit int) *protoError {
+	return &protoError{code: codeTooManySymbols, message: "this feed holds its limit of " + strconv.Itoa(limit) + " symbols for all users; nothing was subscribed"}
+}
+
+// errUnknownSymbols names symbols the vendor refused. They passed the
+// syntax check, so listing them echoes nothing unchecked.
+func errUnknownSymbols(syms []string) *protoError {
+	return &protoError{code: codeUnknownSymbol, message: "the vendor does not serve these symbols; nothing was subscribed for them", symbols: syms}
 }
 
 // parseRequest reads one browser frame. Any problem is a protoError that
@@ -165,10 +178,11 @@ func ackMessage(typ string, syms []string) []byte {
 
 func errorMessage(e *protoError) []byte {
 	b, _ := json.Marshal(struct {
-		Type    string `json:"type"`
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	}{"error", e.code, e.message})
+		Type    string   `json:"type"`
+		Code    string   `json:"code"`
+		Message string   `json:"message"`
+		Symbols []string `json:"symbols,omitempty"`
+	}{"error", e.code, e.message, e.symbols})
 	return b
 }
 

@@ -62,6 +62,12 @@ type Config struct {
 	// subscribe on a feed across its sockets (default 50); a feed's own
 	// MaxSymbols overrides it for that feed.
 	MaxSymbols int
+	// MaxFeedSymbols is the number of distinct symbols one feed holds
+	// upstream for all sessions together (default 1000); a feed's own
+	// MaxFeedSymbols, or its adapter's lower per-connection cap, overrides
+	// it. Above it subscribes get too_many_symbols, so browsers cannot
+	// make the relay subscribe the vendor to unbounded symbols.
+	MaxFeedSymbols int
 	// MaxConns is the number of sockets one session may have open across
 	// feeds (default 5). One more is accepted and closed at once with 4008.
 	MaxConns int
@@ -74,6 +80,13 @@ type Config struct {
 	// QueueSize is how many data messages wait for one browser before they
 	// are conflated to the latest per symbol (default 256).
 	QueueSize int
+	// SendWindow is how many bytes may be on the way to one browser
+	// unconfirmed (default 256 KiB). Past it the browser's data waits in
+	// its queue, conflating, until the browser answers a ping (browsers
+	// answer as they read); one that confirms nothing for WriteTimeout is
+	// closed with 4008. Keeping the unread bytes bounded leaves room in the
+	// socket buffers for that close frame.
+	SendWindow int64
 	// PingInterval is the time between pings to each browser and to each
 	// vendor (default 20s). A peer that does not answer within the next
 	// interval is dropped.
@@ -123,6 +136,7 @@ func (c *Config) setDefaults() error {
 		}
 	}
 	def(&c.MaxSymbols, 50, "MaxSymbols")
+	def(&c.MaxFeedSymbols, 1000, "MaxFeedSymbols")
 	def(&c.MaxConns, 5, "MaxConns")
 	def(&c.ControlRate, 10, "ControlRate")
 	def(&c.QueueSize, 256, "QueueSize")
@@ -136,6 +150,12 @@ func (c *Config) setDefaults() error {
 		c.Linger = 2 * time.Second
 	case c.Linger < 0:
 		c.Linger = 0
+	}
+	switch {
+	case c.SendWindow == 0:
+		c.SendWindow = 256 << 10
+	case c.SendWindow < 0:
+		errs = append(errs, "SendWindow must not be negative")
 	}
 	switch {
 	case c.ReadLimit == 0:
@@ -186,8 +206,8 @@ type Relay struct {
 
 	mu     sync.Mutex
 	closed bool
-	conns  map[string]int // session key → open sockets
-	wg     sync.WaitGroup // ServeHTTP calls past the checks
+	conns  map[string]*sessionState // session key → its sockets' shared state
+	wg     sync.WaitGroup           // ServeHTTP calls past the checks
 
 	closeOnce sync.Once
 }
@@ -203,7 +223,7 @@ func New(cfg Config) (*Relay, error) {
 		log:     cfg.Logger,
 		hubs:    make(map[string]*hub, len(cfg.Feeds)),
 		origins: make(map[string]bool, len(cfg.AllowedOrigins)),
-		conns:   make(map[string]int),
+		conns:   make(map[string]*sessionState),
 		dial:    cfg.Dial,
 	}
 	if len(cfg.AllowedOrigins) == 0 {
@@ -226,8 +246,8 @@ func New(cfg Config) (*Relay, error) {
 		if ad.authMode != authNone && cfg.Secrets == nil {
 			return nil, fmt.Errorf("%w: feed %s: Secrets is required to authenticate upstream", ErrInvalidConfig, name)
 		}
-		if f.MaxSymbols < 0 || f.BatchWindow < 0 {
-			return nil, fmt.Errorf("%w: feed %s: max_symbols and batch_window must not be negative", ErrInvalidConfig, name)
+		if f.MaxSymbols < 0 || f.MaxFeedSymbols < 0 || f.BatchWindow < 0 {
+			return nil, fmt.Errorf("%w: feed %s: max_symbols, max_feed_symbols and batch_window must not be negative", ErrInvalidConfig, name)
 		}
 		r.hubs[name] = newHub(r, name, f, ad)
 	}
@@ -296,9 +316,14 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		apierr.Respond(w, http.StatusServiceUnavailable, "shutting_down", "the server is shutting down")
 		return
 	}
-	over := r.conns[sess.Key] >= r.cfg.MaxConns
+	st := r.conns[sess.Key]
+	if st == nil {
+		st = &sessionState{}
+		r.conns[sess.Key] = st
+	}
+	over := st.conns >= r.cfg.MaxConns
 	if !over {
-		r.conns[sess.Key]++
+		st.conns++
 	}
 	r.wg.Add(1)
 	r.mu.Unlock()
@@ -318,14 +343,46 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		_ = conn.Close(closePolicy, "too many connections")
 		return
 	}
-	newClient(r, h, conn, sess).run()
+	newClient(r, h, conn, sess, st).run()
+}
+
+// sessionState is what a session's sockets share: their count and the
+// control message budget.
+type sessionState struct {
+	conns int // guarded by Relay.mu
+
+	mu     sync.Mutex
+	tokens float64
+	last   time.Time
+}
+
+// allow is a token bucket of rate messages per second, with a burst of as
+// many, shared by the session's sockets.
+func (s *sessionState) allow(now time.Time, rate float64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.last.IsZero() {
+		s.tokens = rate
+	} else if now.After(s.last) {
+		s.tokens = min(rate, s.tokens+now.Sub(s.last).Seconds()*rate)
+	}
+	if now.After(s.last) {
+		s.last = now
+	}
+	if s.tokens < 1 {
+		return false
+	}
+	s.tokens--
+	return true
 }
 
 func (r *Relay) release(key string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.conns[key]--; r.conns[key] <= 0 {
-		delete(r.conns, key)
+	if st := r.conns[key]; st != nil {
+		if st.conns--; st.conns <= 0 {
+			delete(r.conns, key)
+		}
 	}
 }
 

@@ -178,7 +178,7 @@ func TestTemplateRender(t *testing.T) {
 		{`{"params":{"symbols":{{symbols_csv}}},"token":{{key}}}`, "k", []string{"EUR/USD"}, []string{`{"params":{"symbols":"EUR/USD"},"token":"k"}`}},
 	}
 	for _, tc := range tests {
-		got := template(tc.tmpl).render(tc.key, tc.syms)
+		got := template(tc.tmpl).render(tc.key, "", tc.syms)
 		var gs []string
 		for _, g := range got {
 			if !json.Valid(g) {
@@ -349,7 +349,7 @@ func TestMarketsimPreset(t *testing.T) {
 	if ad.authMode != authMessage || ad.rate != 5 || ad.maxSyms != 200 || len(ad.busy) != 1 {
 		t.Fatalf("marketsim preset: %+v", ad)
 	}
-	if got := string(ad.authMsg.render(testKey, nil)[0]); got != `{"action":"auth","key":"`+testKey+`"}` {
+	if got := string(ad.authMsg.render(testKey, "", nil)[0]); got != `{"action":"auth","key":"`+testKey+`"}` {
 		t.Errorf("auth message %s", got)
 	}
 	if !ad.success.matches([]byte(`{"ev":"status","status":"auth_success"}`)) ||

@@ -32,23 +32,33 @@ const (
 	maxLoggedStatus = 200
 )
 
-// run keeps the feed's one upstream connection up until the relay
-// closes: connect, authenticate, subscribe what browsers want, relay, and
-// on loss reconnect with exponential backoff and jitter.
-func (h *hub) run() {
-	defer close(h.done)
+// errRetired ends a connection that holds no symbol while another
+// connection of the feed exists.
+var errRetired = errors.New("relay: upstream connection no longer needed")
+
+// errLifetime ends a connection at the adapter's max_lifetime.
+var errLifetime = errors.New("relay: upstream connection reached its max lifetime")
+
+// run keeps upstream connection sl up until the relay closes or sl is
+// retired: connect, authenticate, subscribe what browsers want, relay,
+// and on loss reconnect with exponential backoff and jitter.
+func (h *hub) run(sl *slot) {
+	defer h.wg.Done()
 	ctx := h.r.ctx
 	attempt := 0
 	retried := false // a re-read key was tried since the last sleep
 	for first := true; ; first = false {
 		if !first {
+			if h.retireIdle(sl) {
+				h.log.Info("upstream connection dropped: no longer needed", "path", h.path, "connection", sl.idx)
+				return
+			}
 			h.mReconnects.Inc()
 		}
-		var delay time.Duration
+		var delay, up time.Duration
 		key, err := h.secret(ctx)
 		if err == nil {
-			var up time.Duration
-			up, err = h.connect(ctx, key)
+			up, err = h.connect(ctx, sl, key)
 			if up >= stableAfter {
 				attempt = 0
 			}
@@ -56,11 +66,22 @@ func (h *hub) run() {
 		if ctx.Err() != nil {
 			return
 		}
+		if errors.Is(err, errRetired) {
+			h.log.Info("upstream connection closed: no longer needed", "path", h.path, "connection", sl.idx)
+			return
+		}
 		switch {
+		case errors.Is(err, errLifetime):
+			h.log.Info("upstream connection renewed at its max lifetime", "path", h.path, "connection", sl.idx)
+			h.setState(sl, stateReconnecting)
+			if up >= stableAfter {
+				continue // at once; a short max_lifetime still backs off
+			}
+			delay = h.backoff(attempt, 0)
 		case errors.Is(err, errNoKey):
 			delay = h.backoff(attempt, 0)
 			h.log.Error("upstream key unavailable: feed closed to browsers", "secret", h.feed.Key.Secret, "err", err, "retry_in", delay.String())
-			h.setState(stateFailed)
+			h.setState(sl, stateFailed)
 		case errors.Is(err, ErrAuthFailed):
 			// Every refusal invalidates (the cache bounds how often that
 			// re-reads the provider); a different key is tried at once,
@@ -75,19 +96,29 @@ func (h *hub) run() {
 			}
 			delay = h.backoff(attempt, 0)
 			h.log.Error("upstream refused the key: feed closed to browsers until it changes", "path", h.path, "secret", h.feed.Key.Secret, "err", err, "retry_in", delay.String())
-			h.setState(stateFailed)
+			h.setState(sl, stateFailed)
 		case errors.Is(err, ErrBusy):
 			delay = h.backoff(attempt, busySteps)
 			h.log.Warn("upstream refused: too many connections for this key", "path", h.path, "retry_in", delay.String())
-			h.setState(stateReconnecting)
+			h.setState(sl, stateReconnecting)
+		case up > 0 && h.retireIdle(sl):
+			h.log.Info("upstream connection lost while not needed", "path", h.path, "connection", sl.idx)
+			return
+		case up > 0 && h.goDormant(sl):
+			h.log.Info("upstream connection closed while no symbol is wanted; reconnecting on the next subscribe", "path", h.path, "connection", sl.idx, "err", err)
+			if !h.awaitWanted(ctx, sl) {
+				return
+			}
+			attempt, retried = 0, false
+			continue
 		default:
 			delay = h.backoff(attempt, 0)
 			h.log.Warn("upstream connection lost; reconnecting", "path", h.path, "err", err, "retry_in", delay.String())
-			h.setState(stateReconnecting)
+			h.setState(sl, stateReconnecting)
 		}
 		attempt++
 		retried = false
-		if !sleep(ctx, delay) {
+		if !h.sleep(ctx, delay) {
 			return
 		}
 	}
@@ -156,6 +187,7 @@ func (h *hub) endpoint(key string) (string, http.Header) {
 // upstream is one connection to the vendor.
 type upstream struct {
 	h       *hub
+	sl      *slot
 	conn    *websocket.Conn
 	key     string // the revealed key; "" for auth mode none
 	target  string // the dialled URL (it may hold the key)
@@ -166,7 +198,7 @@ type upstream struct {
 
 // connect dials, authenticates and serves one connection. It returns how
 // long the connection was authenticated (0 if never) and why it ended.
-func (h *hub) connect(ctx context.Context, key secrets.Value) (time.Duration, error) {
+func (h *hub) connect(ctx context.Context, sl *slot, key secrets.Value) (time.Duration, error) {
 	k := key.Reveal()
 	target, hdr := h.endpoint(k)
 	dctx, cancel := context.WithTimeout(ctx, h.r.cfg.DialTimeout)
@@ -185,19 +217,18 @@ func (h *hub) connect(ctx context.Context, key secrets.Value) (time.Duration, er
 		return 0, fmt.Errorf("%w: dial %s: %s", ErrUpstreamLost, h.path, redact(err.Error(), k, target))
 	}
 	conn.SetReadLimit(h.r.cfg.UpstreamReadLimit)
-	u := &upstream{h: h, conn: conn, key: k, target: target, bucket: newBucket(h.ad.rate, time.Now())}
+	u := &upstream{h: h, sl: sl, conn: conn, key: k, target: target, bucket: newBucket(h.ad.rate, time.Now())}
 	if err := u.authenticate(dctx); err != nil {
 		_ = conn.CloseNow()
 		return 0, err
 	}
 	cancel()
-	h.log.Info("upstream connected", "path", h.path)
-	h.mUpstream.Set(1)
-	h.setState(stateConnected)
+	h.log.Info("upstream connected", "path", h.path, "connection", sl.idx)
+	h.mUpstream.Inc()
+	h.setState(sl, stateConnected)
 	start := time.Now()
 	err = u.serve(ctx)
-	h.mUpstream.Set(0)
-	h.mSubs.Set(0)
+	h.mUpstream.Dec()
 	return max(time.Since(start), 1), err
 }
 
@@ -207,7 +238,7 @@ func (u *upstream) authenticate(ctx context.Context) error {
 	ad := u.h.ad
 	if ad.authMode == authMessage {
 		u.bucket.reserve(time.Now())
-		if err := u.conn.Write(ctx, websocket.MessageText, ad.authMsg.render(u.key, nil)[0]); err != nil {
+		if err := u.conn.Write(ctx, websocket.MessageText, ad.authMsg.render(u.key, ad.keyID, nil)[0]); err != nil {
 			return fmt.Errorf("%w: send auth: %s", ErrUpstreamLost, u.redact(err))
 		}
 	}
@@ -256,6 +287,7 @@ func (u *upstream) serve(ctx context.Context) error {
 	go func() { readErr <- u.readLoop(connCtx) }()
 
 	sent := make(map[string]struct{}) // what the vendor was asked for
+	defer func() { h.mSubs.Sub(float64(len(sent))) }()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
@@ -263,11 +295,27 @@ func (u *upstream) serve(ctx context.Context) error {
 	defer ping.Stop()
 	pingErr := make(chan error, 1)
 	pinging := false
+	var heartbeat, lifetime <-chan time.Time
+	if h.ad.hbEvery > 0 {
+		t := time.NewTicker(h.ad.hbEvery)
+		defer t.Stop()
+		heartbeat = t.C
+	}
+	if h.ad.lifetime > 0 {
+		t := time.NewTimer(h.ad.lifetime)
+		defer t.Stop()
+		lifetime = t.C
+	}
 
 	var err error
 loop:
 	for {
 		wait, rerr := u.reconcile(ctx, sent)
+		if errors.Is(rerr, errRetired) {
+			t := time.AfterFunc(closeTimeout, cut)
+			_ = u.conn.Close(websocket.StatusNormalClosure, "")
+			t.Stop()
+		}
 		if rerr != nil {
 			err = rerr
 			break
@@ -282,8 +330,23 @@ loop:
 			t.Stop()
 			err = ctx.Err()
 			break loop
-		case <-h.kick:
+		case <-u.sl.kick:
 		case <-timer.C:
+		case <-heartbeat:
+			u.bucket.reserve(time.Now()) // counted; a heartbeat is never late
+			wctx, cancel := context.WithTimeout(ctx, h.r.cfg.WriteTimeout)
+			werr := u.conn.Write(wctx, websocket.MessageText, h.ad.heartbeat.render(u.key, h.ad.keyID, nil)[0])
+			cancel()
+			if werr != nil {
+				err = fmt.Errorf("%w: send heartbeat: %s", ErrUpstreamLost, u.redact(werr))
+				break loop
+			}
+		case <-lifetime:
+			t := time.AfterFunc(closeTimeout, cut)
+			_ = u.conn.Close(websocket.StatusNormalClosure, "")
+			t.Stop()
+			err = errLifetime
+			break loop
 		case <-ping.C:
 			if !pinging {
 				pinging = true
@@ -318,7 +381,7 @@ loop:
 		return ErrBusy
 	case u.refused.Load():
 		return ErrAuthFailed
-	case errors.Is(err, ErrUpstreamLost), ctx.Err() != nil:
+	case errors.Is(err, ErrUpstreamLost), errors.Is(err, errRetired), errors.Is(err, errLifetime), ctx.Err() != nil:
 		return err
 	}
 	return fmt.Errorf("%w: %s", ErrUpstreamLost, u.redact(err))
@@ -330,7 +393,15 @@ loop:
 func (u *upstream) reconcile(ctx context.Context, sent map[string]struct{}) (time.Duration, error) {
 	h := u.h
 	now := time.Now()
-	want, next := h.wanted(now)
+	before := len(sent)
+	defer func() { h.mSubs.Add(float64(len(sent) - before)) }()
+	want, refused, next, retire := h.wanted(u.sl, now)
+	for s := range refused {
+		delete(sent, s)
+	}
+	if retire {
+		return 0, errRetired
+	}
 	var drop, add []string
 	for s := range sent {
 		if _, ok := want[s]; !ok {
@@ -357,20 +428,22 @@ func (u *upstream) reconcile(ctx context.Context, sent map[string]struct{}) (tim
 		sub   bool
 		event string
 	}{{h.ad.unsub, drop, false, "upstream unsubscribe"}, {h.ad.subscribe, add, true, "upstream subscribe"}}
-	defer func() { h.mSubs.Set(float64(len(sent))) }()
 	for _, st := range steps {
 		for _, batch := range st.t.batches(st.syms) {
-			if w := u.bucket.reserve(now); w > 0 {
+			msgs := st.t.render(u.key, h.ad.keyID, h.ad.vendorSyms(batch))
+			if w := u.bucket.reserveN(now, len(msgs)); w > 0 {
 				if wait == 0 || w < wait {
 					wait = w
 				}
 				return wait, nil
 			}
-			wctx, cancel := context.WithTimeout(ctx, h.r.cfg.WriteTimeout)
-			err := u.conn.Write(wctx, websocket.MessageText, st.t.render(u.key, batch)[0])
-			cancel()
-			if err != nil {
-				return 0, fmt.Errorf("%w: send subscription: %s", ErrUpstreamLost, u.redact(err))
+			for _, msg := range msgs {
+				wctx, cancel := context.WithTimeout(ctx, h.r.cfg.WriteTimeout)
+				err := u.conn.Write(wctx, websocket.MessageText, msg)
+				cancel()
+				if err != nil {
+					return 0, fmt.Errorf("%w: send subscription: %s", ErrUpstreamLost, u.redact(err))
+				}
 			}
 			for _, s := range batch {
 				if st.sub {
@@ -427,7 +500,11 @@ func (u *upstream) handleFrame(frame []byte, msgs []vendorMsg, guard [][]byte) [
 		case m.control:
 			u.onControl(m)
 		case m.sym == nil:
-			unroutable++
+			// Not data: it may still be the vendor's status (vendors
+			// whose status messages no single control match describes).
+			if !u.onStatus(m) {
+				unroutable++
+			}
 		default:
 			msgs[n] = m
 			n++
@@ -443,9 +520,10 @@ func (u *upstream) handleFrame(frame []byte, msgs []vendorMsg, guard [][]byte) [
 	return msgs
 }
 
-// onControl handles a vendor status message: a busy or auth failure answer
-// ends the connection; others are logged at debug level.
-func (u *upstream) onControl(m vendorMsg) {
+// onStatus acts on a vendor answer that matters: busy or auth failure
+// ends the connection, a refusal of symbols is told to their browsers.
+// It reports whether m was one of them.
+func (u *upstream) onStatus(m vendorMsg) bool {
 	ad := u.h.ad
 	switch {
 	case ad.busy.matches(m.raw):
@@ -454,7 +532,20 @@ func (u *upstream) onControl(m vendorMsg) {
 	case ad.failure.matches(m.raw):
 		u.refused.Store(true)
 		_ = u.conn.CloseNow()
+	case ad.rejected.matches(m.raw):
+		if syms := listedSymbols(m.raw, ad.rejField, ad.scan.symbolField, ad.browserSym); len(syms) > 0 {
+			u.h.reject(syms, time.Now())
+		}
 	default:
+		return false
+	}
+	return true
+}
+
+// onControl handles a vendor status message (onStatus); others are
+// logged at debug level.
+func (u *upstream) onControl(m vendorMsg) {
+	if !u.onStatus(m) {
 		s := redact(string(m.raw), u.key, u.target)
 		if len(s) > maxLoggedStatus {
 			s = strings.ToValidUTF8(s[:maxLoggedStatus], "") + "…"
@@ -507,6 +598,24 @@ type bucket struct {
 func newBucket(rate int, now time.Time) bucket {
 	burst := max(1, float64((rate+1)/2))
 	return bucket{rate: float64(rate), burst: burst, tokens: burst, last: now}
+}
+
+// reserveN takes n tokens (at most a burst) and returns 0, or returns how
+// long until they are available.
+func (b *bucket) reserveN(now time.Time, n int) time.Duration {
+	if b.rate <= 0 {
+		return 0
+	}
+	need := min(float64(n), b.burst)
+	if now.After(b.last) {
+		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+		b.last = now
+	}
+	if b.tokens >= need {
+		b.tokens -= need
+		return 0
+	}
+	return time.Duration((need-b.tokens)/b.rate*float64(time.Second)) + time.Millisecond
 }
 
 // reserve takes a token and returns 0, or returns how long until one is
