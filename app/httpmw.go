@@ -224,7 +224,7 @@ const (
 // response may take, so slow-body clients cannot hold connections open.
 func deadlines(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !isUpgrade(r) {
+		if !bodylessWSHandshake(r) {
 			rc := http.NewResponseController(w)
 			now := time.Now()
 			_ = rc.SetReadDeadline(now.Add(requestReadTimeout))
@@ -234,8 +234,13 @@ func deadlines(next http.Handler) http.Handler {
 	})
 }
 
-func isUpgrade(r *http.Request) bool {
-	return r.Header.Get("Upgrade") != "" && strings.Contains(strings.ToLower(r.Header.Get("Connection")), "upgrade")
+// bodylessWSHandshake reports whether r is a WebSocket handshake that
+// cannot trickle a body: a GET naming websocket in Upgrade with no body.
+// Its connection is hijacked and must keep no deadline (the relay keeps
+// its own pings); anything else, including a POST with Upgrade headers,
+// gets the deadlines.
+func bodylessWSHandshake(r *http.Request) bool {
+	return r.Method == http.MethodGet && r.ContentLength == 0 && len(r.TransferEncoding) == 0 && wsHandshake(r)
 }
 
 // requireHTTPS enforces the contract's rule for plain HTTP: served only
@@ -251,7 +256,9 @@ func requireHTTPS(ips *guard.IPResolver, origins []string, next http.Handler) ht
 		}
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.TLS != nil || ips.IsHTTPS(r) || r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+		// Health checks are exempt only as spelled: /health%7A decodes
+		// to /healthz but is routed elsewhere.
+		if p := r.URL.EscapedPath(); r.TLS != nil || ips.IsHTTPS(r) || p == "/healthz" || p == "/readyz" {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -260,7 +267,11 @@ func requireHTTPS(ips *guard.IPResolver, origins []string, next http.Handler) ht
 			return
 		}
 		if httpsOrigin != "" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
-			http.Redirect(w, r, httpsOrigin+r.URL.EscapedPath(), http.StatusPermanentRedirect)
+			target := httpsOrigin + r.URL.EscapedPath()
+			if r.URL.RawQuery != "" {
+				target += "?" + r.URL.RawQuery
+			}
+			http.Redirect(w, r, target, http.StatusPermanentRedirect)
 			return
 		}
 		apierr.Respond(w, http.StatusForbidden, "https_required", "this server is served over HTTPS only")

@@ -35,7 +35,9 @@ type Guard struct {
 	// Routes maps a path pattern to its own limit and network rules. A
 	// pattern is an exact path ("/auth/login") or a prefix ending in "/*"
 	// ("/api/*" matches /api and everything under it); "/*" matches every
-	// path. The most specific pattern that matches a request applies.
+	// path. The most specific matching pattern that sets network rules
+	// decides them, and the most specific that sets a limit decides the
+	// limit: a limit on a sub-path keeps the rules of the pattern above.
 	Routes map[string]GuardRoute `yaml:"routes"`
 	// Feeds maps a feed name to network rules for its /ws/{feed} socket.
 	Feeds map[string]NetworkRules `yaml:"feeds"`

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tickgate/tickgate/apierr"
 	"github.com/tickgate/tickgate/config"
@@ -254,19 +255,26 @@ func (g *Guard) WS() *WSGuard { return g.ws }
 // included: Network has applied them to the request already.
 func (g *Guard) Feed(name string) *Policy { return g.feeds[name] }
 
-// route returns the most specific route matching path, or nil.
-func (g *Guard) route(path string) *route {
+// route returns the most specific route matching path for which sets
+// is true, or nil. Rules and limits are chosen separately, so a limit on
+// a sub-path does not drop the network rules of the pattern above it,
+// nor network rules on a sub-path its limit.
+func (g *Guard) route(path string, sets func(*route) bool) *route {
 	for _, rt := range g.routes {
-		if rt.matches(path) {
+		if sets(rt) && rt.matches(path) {
 			return rt
 		}
 	}
 	return nil
 }
 
+func hasRules(rt *route) bool { return !rt.rules.Empty() }
+func hasLimit(rt *route) bool { return rt.limiter != nil }
+
 // Network is middleware that refuses, with 403 forbidden_network or
-// forbidden_country, a client the global rules, the matching route's rules
-// or the opened feed's rules do not allow. Put it right after
+// forbidden_country, a client the global rules, the rules of the most
+// specific matching route that sets network rules, or the opened feed's
+// rules do not allow. Put it right after
 // IPResolver.Middleware, before sessions: a refused client never reaches
 // authentication. Paths in Config.Exempt pass.
 func (g *Guard) Network(next http.Handler) http.Handler {
@@ -295,7 +303,7 @@ func (g *Guard) Admit(w http.ResponseWriter, r *http.Request) bool {
 		g.deny(w, r, addr, "global", d)
 		return false
 	}
-	if rt := g.route(r.URL.Path); rt != nil {
+	if rt := g.route(r.URL.Path, hasRules); rt != nil {
 		if d := rt.rules.Check(addr); !d.Allowed {
 			g.deny(w, r, addr, "route", d)
 			return false
@@ -322,12 +330,13 @@ func (g *Guard) deny(w http.ResponseWriter, r *http.Request, addr netip.Addr, sc
 		g.denials.WithLabelValues(scope, d.Code).Inc()
 	}
 	g.log.Warn("request denied by network rules", "audit", true, "client_ip", addr.String(),
-		"reason", d.Code, "rule", d.Rule, "country", d.Country, "scope", scope, "method", r.Method, "path", r.URL.Path)
+		"reason", d.Code, "rule", d.Rule, "country", d.Country, "scope", scope, "method", logText(r.Method, 16), "path", logText(r.URL.Path, maxLoggedPath))
 	apierr.Respond(w, http.StatusForbidden, d.Code, denialMessages[d.Code])
 }
 
 // RouteLimits is middleware applying the limit of the most specific
-// guard.routes pattern matching the request (none: it passes). Routes
+// guard.routes pattern that matches the request and sets a limit (none:
+// it passes). Routes
 // limited by session take the bucket from sessionKey, falling back to the
 // client address when it returns ""; put RouteLimits after the session is
 // loaded. Refusals are 429 rate_limited with the contract's headers,
@@ -348,13 +357,13 @@ func (g *Guard) RouteLimits(sessionKey KeyFunc) func(http.Handler) http.Handler 
 }
 
 // RouteLimit returns the limiter of the most specific guard.routes
-// pattern matching r's path, the scope to count it under
+// pattern that matches r's path and sets a limit, the scope to count it under
 // (route:<pattern>) and the bucket key for Enforce; l is nil when no
 // route limit applies. A route limited by session uses sessionKey, or the
 // client address when sessionKey is "" (no session).
 func (g *Guard) RouteLimit(r *http.Request, sessionKey string) (l *Limiter, scope, key string) {
-	rt := g.route(r.URL.Path)
-	if rt == nil || rt.limiter == nil {
+	rt := g.route(r.URL.Path, hasLimit)
+	if rt == nil {
 		return nil, "", ""
 	}
 	if rt.bySession && sessionKey != "" {
@@ -379,6 +388,24 @@ func (g *Guard) ipKey(r *http.Request) string {
 		addr = g.cfg.Resolver.ClientIP(r)
 	}
 	return "ip:" + LimitKey(addr)
+}
+
+// maxLoggedPath bounds the request path in denial and rate-limit log
+// lines: the path is the client's choice, and a refused flood must not
+// write 64 KiB lines.
+const maxLoggedPath = 256
+
+// logText is s cut to at most n bytes (on a rune boundary), marked with
+// "..." when cut.
+func logText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
 // feedFromPath is the {feed} of the contract's /ws/{feed}.

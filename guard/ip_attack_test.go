@@ -131,3 +131,32 @@ func TestAttackExemptOnlyAsSpelled(t *testing.T) {
 		}
 	}
 }
+
+// TestAttackSubRouteKeepsParentRules: giving a sub-path a limit must not
+// drop the network rules of the pattern above it, nor giving it network
+// rules drop the limit above it: the most specific pattern that sets
+// rules decides the rules, and the most specific that sets a limit
+// decides the limit.
+func TestAttackSubRouteKeepsParentRules(t *testing.T) {
+	t.Parallel()
+	hs := newGuardHarness(t, `
+guard:
+  routes:
+    "/ws/*": {allow: [192.0.2.0/24]}
+    "/ws/live": {limit: "100/1h"}
+    "/api/*": {limit: "1/1h"}
+    "/api/open/*": {allow: [0.0.0.0/0]}
+`)
+	if rec := hs.do(req{path: "/ws/live", remote: "198.51.100.1:1"}); rec.Code != http.StatusForbidden {
+		t.Errorf("/ws/live from outside the /ws/* allow list = %d, want 403 (a limit on the sub-path dropped the rules)", rec.Code)
+	}
+	if rec := hs.do(req{path: "/ws/live", remote: "192.0.2.1:1"}); rec.Code != http.StatusNoContent || rec.Header().Get("X-RateLimit-Limit") != "100" {
+		t.Errorf("/ws/live from the allow list = %d %v, want 204 under its own limit", rec.Code, rec.Header())
+	}
+	if rec := hs.do(req{path: "/api/open/x", remote: "198.51.100.2:1"}); rec.Code != http.StatusNoContent {
+		t.Fatalf("/api/open/x = %d", rec.Code)
+	}
+	if rec := hs.do(req{path: "/api/open/x", remote: "198.51.100.2:1"}); rec.Code != http.StatusTooManyRequests {
+		t.Errorf("second /api/open/x = %d, want 429 (network rules on the sub-path dropped the /api/* limit)", rec.Code)
+	}
+}

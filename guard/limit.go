@@ -425,7 +425,7 @@ func Enforce(w http.ResponseWriter, r *http.Request, l *Limiter, scope, key stri
 	switch {
 	case errors.Is(err, ErrStoreUnavailable):
 		if log != nil {
-			log.Debug("rate limit cannot be checked; refusing request", "scope", scope, "client_ip", ClientIPFrom(r.Context()).String(), "path", r.URL.Path)
+			log.Debug("rate limit cannot be checked; refusing request", "scope", scope, "client_ip", ClientIPFrom(r.Context()).String(), "path", logText(r.URL.Path, maxLoggedPath))
 		}
 		apierr.Write(w, &apierr.Error{Status: http.StatusServiceUnavailable, Code: "rate_limit_unavailable",
 			Message: "request limits cannot be checked right now; retry later", RetryAfter: 1, Err: err})
@@ -446,7 +446,7 @@ func Enforce(w http.ResponseWriter, r *http.Request, l *Limiter, scope, key stri
 		m.RateLimitRejections.WithLabelValues(scope).Inc()
 	}
 	if log != nil {
-		log.Warn("rate limited", "audit", true, "scope", scope, "client_ip", ClientIPFrom(r.Context()).String(), "path", r.URL.Path)
+		log.Warn("rate limited", "audit", true, "scope", scope, "client_ip", ClientIPFrom(r.Context()).String(), "path", logText(r.URL.Path, maxLoggedPath))
 	}
 	apierr.Write(w, &apierr.Error{Status: http.StatusTooManyRequests, Code: "rate_limited",
 		Message: "too many requests; retry later", RetryAfter: res.RetryAfter(now)})

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,5 +114,37 @@ func TestAttackFallbackClosedWithTheLimiter(t *testing.T) {
 	lim.fbMu.Unlock()
 	if n != 0 {
 		t.Fatalf("a fallback was made after Close")
+	}
+}
+
+// TestAttackLongPathsInLogs: denial and rate-limit log lines carry the
+// request path cut short: a client choosing a 60 KB path cannot make
+// each refused request write a 60 KB line.
+func TestAttackLongPathsInLogs(t *testing.T) {
+	t.Parallel()
+	hs := newGuardHarness(t, `
+guard:
+  deny: [203.0.113.0/24]
+  routes:
+    "/x/*": {limit: "1/1h"}
+`)
+	long := "/x/" + strings.Repeat("a", 60000)
+	if rec := hs.do(req{path: long, remote: "203.0.113.1:1"}); rec.Code != http.StatusForbidden {
+		t.Fatalf("denied = %d", rec.Code)
+	}
+	for range 2 {
+		hs.do(req{path: long, remote: "198.51.100.1:1"})
+	}
+	out := hs.logs.String()
+	if !strings.Contains(out, "request denied by network rules") || !strings.Contains(out, "rate limited") {
+		t.Fatalf("log lacks the denial or the refusal:\n%.500s", out)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if len(line) > 1024 {
+			t.Errorf("log line of %d bytes: %.200s...", len(line), line)
+		}
+	}
+	if got := logText("ab\u00e9cd", 3); got != "ab..." {
+		t.Errorf("logText cut inside a rune: %q", got)
 	}
 }

@@ -23,7 +23,7 @@ type certReloader struct {
 	mu      sync.Mutex
 	cert    *tls.Certificate
 	stamp   string // of the files cert was loaded from
-	failed  string // of the files that last failed to load
+	failed  string // of the files that last failed to load (logged once)
 	checked time.Time
 }
 
@@ -65,24 +65,26 @@ func (cr *certReloader) reload(stamp string) error {
 
 // GetCertificate is tls.Config.GetCertificate. A certificate that fails
 // to load (e.g. half-written during renewal, or a new certificate beside
-// the old key) keeps the previous one; the failure is logged once per
-// version of the files, and that version is not read again.
+// the old key) keeps the previous one and is tried again at the next
+// check (a permission fixed later changes no file stamp); the failure is
+// logged once per version of the files.
 func (cr *certReloader) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	cr.mu.Lock()
 	defer cr.mu.Unlock()
 	if now := time.Now(); now.Sub(cr.checked) >= cr.checkEvery {
 		cr.checked = now
-		if stamp := cr.fileStamp(); stamp != cr.stamp && stamp != cr.failed {
-			if err := cr.reload(stamp); err != nil {
-				cr.failed = stamp
-				// LoadX509KeyPair's errors describe, never quote, the PEM.
-				cr.log.Warn("TLS certificate did not load; still serving the previous one", "cert", cr.certFile, "key", cr.keyFile, "err", err)
-			} else {
+		if stamp := cr.fileStamp(); stamp != cr.stamp {
+			switch err := cr.reload(stamp); {
+			case err == nil:
 				attrs := []any{"cert", cr.certFile}
 				if leaf := cr.cert.Leaf; leaf != nil {
 					attrs = append(attrs, "not_after", leaf.NotAfter.UTC().Format(time.RFC3339))
 				}
 				cr.log.Info("TLS certificate reloaded", attrs...)
+			case stamp != cr.failed:
+				cr.failed = stamp
+				// LoadX509KeyPair's errors describe, never quote, the PEM.
+				cr.log.Warn("TLS certificate did not load; still serving the previous one", "cert", cr.certFile, "key", cr.keyFile, "err", err)
 			}
 		}
 	}
