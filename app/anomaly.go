@@ -4,10 +4,12 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/tickgate/tickgate/config"
+	"github.com/tickgate/tickgate/guard"
 	"github.com/tickgate/tickgate/logging"
 	"github.com/tickgate/tickgate/metrics"
 )
@@ -19,7 +21,8 @@ const maxAnomalyClients = 100_000
 
 // anomalyWatch is the anomaly signal of issue 9 (BRIEF sections 2, 3
 // and 6): it counts, per client IP and per user, 401 and 429 answers,
-// failed logins and WebSocket connects in fixed windows, and the first
+// failed logins and WebSocket connects in fixed windows (IPv6 clients per
+// /64, as the guard limits them), and the first
 // time a client reaches a threshold in a window it writes an audit
 // warning naming the client and counts tickgate_anomalies_total{kind}.
 // It only observes; limits and revocation are the guard's and the
@@ -55,6 +58,11 @@ func newAnomalyWatch(cfg config.AnomalySettings, log *slog.Logger, m *metrics.Me
 func (w *anomalyWatch) observe(ctx context.Context, route string, status int, ip, user string) {
 	if w == nil {
 		return
+	}
+	// Clients are grouped as the guard limits them: an IPv6 host holds a
+	// whole /64 and rotating addresses in it must not dodge the count.
+	if a, err := netip.ParseAddr(ip); err == nil {
+		ip = guard.LimitKey(a)
 	}
 	switch {
 	case status == http.StatusUnauthorized && route == "/auth/login":

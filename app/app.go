@@ -18,6 +18,7 @@ package app
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -72,6 +73,14 @@ type Config struct {
 	// /auth/oidc/login and /auth/oidc/callback; see oidc.go); the App
 	// closes it.
 	NewOIDC NewOIDCFunc
+	// Budgets makes the vendor budgets (proxy.Config.Budgets): nil keeps
+	// them in this process; cmd/tickgate passes the Redis backend's
+	// (TICKGATE_LIMIT_STORE=redis) so that replicas sharing a vendor key
+	// spend one budget.
+	Budgets func(config.Budget) (proxy.Budget, error)
+	// UpstreamCAs verifies vendor certificates (REST and WebSocket):
+	// the system roots plus TICKGATE_UPSTREAM_CA_FILE. Nil: system roots.
+	UpstreamCAs *x509.CertPool
 }
 
 // App is a configured tickgate.
@@ -159,6 +168,7 @@ func New(cfg Config) (*App, error) {
 		Secure:         a.ips.IsHTTPS,
 		ClientIP:       a.ips.ClientIPString,
 		LoginLimiter:   loginLim,
+		AuthorizeLogin: a.authorizeLogin,
 		AllowedOrigins: cfg.Settings.PublicOrigins,
 		CheckInterval:  cfg.SessionCheckInterval,
 		Logger:         a.log,
@@ -175,6 +185,8 @@ func New(cfg Config) (*App, error) {
 		Secrets:   cfg.Secrets,
 		Logger:    a.log,
 		Metrics:   a.metrics,
+		Budgets:   cfg.Budgets,
+		RootCAs:   cfg.UpstreamCAs,
 	})
 	if err != nil {
 		return nil, err
@@ -186,8 +198,11 @@ func New(cfg Config) (*App, error) {
 		AllowedOrigins: cfg.Settings.PublicOrigins,
 		MaxSymbols:     cfg.Settings.WSMaxSymbols,
 		MaxConns:       cfg.Settings.WSMaxConns,
+		Access:         a.feedAccess,
+		AllowNoOrigin:  fromTicket,
 		Logger:         a.log,
 		Metrics:        a.metrics,
+		RootCAs:        cfg.UpstreamCAs,
 	})
 	if err != nil {
 		return nil, err
@@ -225,14 +240,22 @@ func New(cfg Config) (*App, error) {
 
 	auth := e.Group("/auth", perIP, loadSession, perRoute)
 	auth.Any("/login", echo.WrapHandler(http.HandlerFunc(a.sessions.Login)), a.loginLimits, csrf)
-	auth.Any("/session", echo.WrapHandler(http.HandlerFunc(a.sessions.Info)))
+	auth.Any("/session", echo.WrapHandler(http.HandlerFunc(a.sessions.Info)), a.requireUserNetwork)
+	auth.Any("/ws-ticket", a.issueTicket, requireSession, a.requireUserNetwork, perSession, csrf)
 	auth.Any("/logout", echo.WrapHandler(http.HandlerFunc(a.sessions.Logout)), csrf)
 	a.oidcRoutes(auth)
 
 	api := echo.WrapHandler(a.proxy)
-	e.Any("/api/:upstream/*", api, perIP, loadSession, requireSession, perSession, perRoute, csrf)
-	e.Any("/api/:upstream", api, perIP, loadSession, requireSession, perSession, perRoute, csrf)
-	e.Any("/ws/:feed", onlyGet(echo.WrapHandler(a.relay)), perIP, loadSession, requireSession, perSession, perRoute, a.admitWS)
+	e.Any("/api/:upstream/*", api, perIP, loadSession, requireSession, a.requireUserNetwork, a.requireRouteRoles, perSession, perRoute, csrf)
+	e.Any("/api/:upstream", api, perIP, loadSession, requireSession, a.requireUserNetwork, a.requireRouteRoles, perSession, perRoute, csrf)
+	e.Any("/ws/:feed", onlyGet(echo.WrapHandler(a.relay)), perIP, loadSession, a.redeemTicket, requireSession, a.requireUserNetwork, a.requireFeedRoles, perSession, perRoute, a.admitWS)
+
+	// App-owned routes: example_watchlist.go shows how to write one
+	// (README "Add your own route").
+	appRoutes := e.Group("/app", perIP, loadSession, requireSession, a.requireUserNetwork, perSession, perRoute, csrf)
+	if err := a.registerWatchlist(appRoutes); err != nil {
+		return nil, fmt.Errorf("app routes: %w", err)
+	}
 
 	// The demo page is the catch-all; Any keeps its 405 answers JSON.
 	e.Any("/*", echo.WrapHandler(a.page()), perIP, perRoute)

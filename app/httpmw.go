@@ -157,17 +157,27 @@ func observe(log *slog.Logger, m *metrics.Metrics, ips *guard.IPResolver, truste
 		rec := &recorder{ResponseWriter: w}
 		r = r.WithContext(ctx)
 		defer func() {
+			aborted := false
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
-					panic(p)
-				}
-				log.ErrorContext(ctx, "panic serving request", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-				if rec.status == 0 {
-					apierr.Respond(rec, http.StatusInternalServerError, "internal", "internal error")
+					// A response broken off (ReverseProxy on a cut body or
+					// a gone browser): net/http must still see the panic
+					// to abort the connection, after the request is
+					// logged and counted below.
+					aborted = true
+					defer panic(p)
+				} else {
+					log.ErrorContext(ctx, "panic serving request", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+					if rec.status == 0 {
+						apierr.Respond(rec, http.StatusInternalServerError, "internal", "internal error")
+					}
 				}
 			}
 			status := rec.status
-			if status == 0 {
+			switch {
+			case status == 0 && aborted:
+				status = http.StatusInternalServerError // nothing was sent
+			case status == 0:
 				status = http.StatusOK
 			}
 			route := ri.route
@@ -178,11 +188,11 @@ func observe(log *slog.Logger, m *metrics.Metrics, ips *guard.IPResolver, truste
 			m.HTTPRequests.WithLabelValues(route, strconv.Itoa(status)).Inc()
 			m.HTTPDuration.WithLabelValues(route).Observe(d.Seconds())
 			level := slog.LevelInfo
-			if status >= 500 {
+			if status >= 500 || aborted {
 				level = slog.LevelWarn
 			}
 			clientIP := ips.ClientIPString(r)
-			log.LogAttrs(ctx, level, "request",
+			attrs := []slog.Attr{
 				slog.String("request_id", ri.id),
 				slog.String("method", safeMethod(r.Method)),
 				slog.String("route", route),
@@ -191,7 +201,11 @@ func observe(log *slog.Logger, m *metrics.Metrics, ips *guard.IPResolver, truste
 				slog.Float64("duration_ms", float64(d.Microseconds())/1000),
 				slog.String("client_ip", clientIP),
 				slog.String("user", ri.user),
-			)
+			}
+			if aborted {
+				attrs = append(attrs, slog.Bool("aborted", true)) // the response was cut off
+			}
+			log.LogAttrs(ctx, level, "request", attrs...)
 			anomalies.observe(ctx, route, status, clientIP, ri.user)
 		}()
 		next.ServeHTTP(rec, r)

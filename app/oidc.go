@@ -60,9 +60,10 @@ func (a *App) closeOIDC() {
 	}
 }
 
-// page is the demo frontend, told whether to offer "Sign in with SSO".
+// page is the demo frontend, told this server's feeds and quote route
+// (pageOptions) and whether to offer "Sign in with SSO".
 func (a *App) page() http.Handler {
-	var opts frontend.Options
+	opts := pageOptions(a.cfg.File)
 	if a.oidc != nil {
 		opts.SSOLoginPath = OIDCLoginPath
 	}

@@ -24,6 +24,11 @@ type Feed struct {
 	MaxFeedSymbols int `yaml:"max_feed_symbols"`
 	// BatchWindow collects messages per browser into one frame. Default 25ms.
 	BatchWindow Duration `yaml:"batch_window"`
+	// Roles, when set, admit only sessions holding one of these roles
+	// (403 forbidden_role before the upgrade) and give each role its own
+	// symbol limit and allowlist, e.g. {free: {max_symbols: 20, symbols:
+	// [AAPL, MSFT]}, realtime: {}}. See Feed.Access. Empty: every session.
+	Roles map[string]FeedRole `yaml:"roles"`
 }
 
 // Adapter is a declarative description of a vendor's WebSocket protocol.
@@ -420,6 +425,7 @@ func (f Feed) validate(where string, p *Problems) {
 	if f.MaxFeedSymbols < 0 {
 		p.Addf("%s.max_feed_symbols: must not be negative", where)
 	}
+	validateFeedRoles(where, f, p)
 	if (len(a.Rejected) > 0) != (a.RejectedSymbols != "") {
 		p.Addf("%s.adapter: rejected and rejected_symbols_field go together", where)
 	}

@@ -25,6 +25,7 @@ type Settings struct {
 	RedirectAddr   string         // TICKGATE_REDIRECT_ADDR
 	TrustedProxies []netip.Prefix // TICKGATE_TRUSTED_PROXIES
 	InsecureHTTP   bool           // TICKGATE_INSECURE_HTTP: plain HTTP on any address (development only)
+	UpstreamCAFile string         // TICKGATE_UPSTREAM_CA_FILE: PEM CAs trusted for vendors, besides the system roots
 	Secrets        string         // TICKGATE_SECRETS: env or aws
 	AWSSecretID    string         // TICKGATE_AWS_SECRET_ID
 	SecretRefresh  time.Duration  // TICKGATE_SECRET_REFRESH
@@ -45,6 +46,11 @@ type Settings struct {
 	LogFormat      string         // TICKGATE_LOG_FORMAT: text or json; empty means decide by terminal
 	LogLevel       string         // TICKGATE_LOG_LEVEL
 	OIDC           OIDCSettings   // TICKGATE_OIDC_*: login through an OpenID Connect provider
+
+	// UserNetworks are the per-user IP allowlists (TICKGATE_USER_NETWORKS):
+	// user → networks its requests must come from. Users not listed are
+	// not restricted.
+	UserNetworks map[string][]netip.Prefix
 
 	// Anomaly holds the thresholds of the anomaly signals (TICKGATE_ANOMALY_*).
 	Anomaly AnomalySettings
@@ -72,6 +78,7 @@ var variables = []Variable{
 	{"TICKGATE_REDIRECT_ADDR", "", "also listen here and redirect HTTP to HTTPS"},
 	{"TICKGATE_TRUSTED_PROXIES", "", "CIDRs whose X-Forwarded-For / -Proto are believed"},
 	{"TICKGATE_INSECURE_HTTP", "0", "1 allows plain HTTP on a non-loopback address without a TLS proxy: local network development only, logged loudly"},
+	{"TICKGATE_UPSTREAM_CA_FILE", "", "PEM file of CA certificates trusted for vendor connections in addition to the system roots (a TLS-inspecting corporate proxy)"},
 	{"TICKGATE_SECRETS", "env", "secrets provider: env or aws"},
 	{"TICKGATE_AWS_SECRET_ID", "", "Secrets Manager secret (JSON name -> value) when TICKGATE_SECRETS=aws"},
 	{"TICKGATE_SECRET_REFRESH", "5m", "how often secrets are re-read"},
@@ -79,11 +86,12 @@ var variables = []Variable{
 	{"TICKGATE_SESSION_STORE", "memory", "session store: memory or redis"},
 	{"TICKGATE_REDIS_URL", "", "e.g. redis://127.0.0.1:6379/0"},
 	{"TICKGATE_REDIS_PREFIX", "tickgate:", "starts every Redis key and pub/sub channel; distinct per deployment sharing a Redis server"},
-	{"TICKGATE_LIMIT_STORE", "memory", "rate-limit store: memory (one process) or redis (limits shared by replicas)"},
+	{"TICKGATE_LIMIT_STORE", "memory", "rate-limit and upstream budget store: memory (one process) or redis (limits and budgets shared by replicas)"},
 	{"TICKGATE_SESSION_IDLE", "30m", "inactivity expiry"},
 	{"TICKGATE_SESSION_MAX", "12h", "absolute session lifetime"},
-	{"TICKGATE_USERS", "", "name:argon2id-hash pairs, comma separated"},
-	{"TICKGATE_USERS_FILE", "", "file with one name:argon2id-hash per line"},
+	{"TICKGATE_USERS", "", "name:argon2id-hash pairs, comma separated; name:hash:role1|role2 gives roles"},
+	{"TICKGATE_USERS_FILE", "", "file with one name:argon2id-hash[:roles] per line"},
+	{"TICKGATE_USER_NETWORKS", "", "per-user IP allowlists: user=cidr|cidr;user2=cidr (others unrestricted); 403 forbidden_network"},
 	{"TICKGATE_LIMIT_IP", "100/1s", "requests per client IP (N/duration[,M/duration])"},
 	{"TICKGATE_LIMIT_SESSION", "50/1s", "requests per session"},
 	{"TICKGATE_LIMIT_LOGIN", "5/1m", "login attempts per IP and per username"},
@@ -106,6 +114,7 @@ var variables = []Variable{
 	{"TICKGATE_OIDC_REDIRECT_URL", "", "redirect URL registered at the provider; default: the first public origin + /auth/oidc/callback"},
 	{"TICKGATE_OIDC_SCOPES", "openid profile email", "scopes requested, space or comma separated; must include openid"},
 	{"TICKGATE_OIDC_USERNAME_CLAIM", "email", "ID token claim that becomes the tickgate user name (email needs email_verified)"},
+	{"TICKGATE_OIDC_ROLES_CLAIM", "", "ID token claim holding the user's roles (array or space/comma separated string; dotted path for nested claims); empty: OIDC users get no roles"},
 	{"TICKGATE_OIDC_ALLOWED_USERS", "", "user names (claim values) that may log in, comma separated"},
 	{"TICKGATE_OIDC_ALLOWED_DOMAINS", "", "email domains whose verified users may log in, comma separated"},
 	{"TICKGATE_OIDC_ALLOW_ANY_USER", "0", "1 lets in every user the provider authenticates for the client (only when the provider itself limits who may use it)"},
@@ -150,6 +159,7 @@ func FromEnv(lookupEnv func(string) (string, bool)) (Settings, error) {
 		DemoPassword:  getenv("TICKGATE_DEMO_PASSWORD"),
 		DemoVendorURL: get("TICKGATE_DEMO_VENDOR_URL"),
 	}
+	s.UpstreamCAFile = get("TICKGATE_UPSTREAM_CA_FILE")
 	// An explicitly empty admin address disables the admin listener.
 	if v, ok := lookupEnv("TICKGATE_ADMIN_ADDR"); ok {
 		s.AdminAddr = strings.TrimSpace(v)
@@ -328,11 +338,26 @@ func FromEnv(lookupEnv func(string) (string, bool)) (Settings, error) {
 	}
 
 	s.OIDC = oidcFromEnv(get, s.PublicOrigins, &p)
+	if v := get("TICKGATE_USER_NETWORKS"); v != "" {
+		nets, err := ParseUserNetworks(v)
+		if err != nil {
+			p.Addf("TICKGATE_USER_NETWORKS: %v", err)
+		}
+		s.UserNetworks = nets
+	}
 	s.Anomaly = anomalyFromEnv(get, &p)
 
 	if len(s.PublicOrigins) == 0 && p.Err() == nil {
-		s.PublicOrigins = s.derivedOrigins()
-		s.originsDerived = true
+		// Derived origins are right only when browsers reach tickgate at
+		// its own address: on loopback. Elsewhere (0.0.0.0, a VPC address
+		// behind a load balancer) browsers use a name tickgate cannot
+		// know, and every login would fail the Origin check.
+		if host, _, _ := net.SplitHostPort(s.Addr); !IsLoopbackHost(host) {
+			p.Addf("TICKGATE_PUBLIC_ORIGIN: required when TICKGATE_ADDR %q is not a loopback address: the origin browsers use, e.g. https://app.example.com (logins and WebSockets are checked against it)", s.Addr)
+		} else {
+			s.PublicOrigins = s.derivedOrigins()
+			s.originsDerived = true
+		}
 	}
 	return s, p.Err()
 }
@@ -448,6 +473,7 @@ type OIDCSettings struct {
 	RedirectURL    string   // TICKGATE_OIDC_REDIRECT_URL; empty: see Settings.OIDCRedirectURL
 	Scopes         []string // TICKGATE_OIDC_SCOPES
 	UsernameClaim  string   // TICKGATE_OIDC_USERNAME_CLAIM
+	RolesClaim     string   // TICKGATE_OIDC_ROLES_CLAIM
 	AllowedUsers   []string // TICKGATE_OIDC_ALLOWED_USERS
 	AllowedDomains []string // TICKGATE_OIDC_ALLOWED_DOMAINS
 	AllowAnyUser   bool     // TICKGATE_OIDC_ALLOW_ANY_USER
@@ -483,6 +509,7 @@ func oidcFromEnv(get func(string) string, origins []string, p *Problems) OIDCSet
 		RedirectURL:    get("TICKGATE_OIDC_REDIRECT_URL"),
 		Scopes:         list("TICKGATE_OIDC_SCOPES"),
 		UsernameClaim:  get("TICKGATE_OIDC_USERNAME_CLAIM"),
+		RolesClaim:     get("TICKGATE_OIDC_ROLES_CLAIM"),
 		AllowedUsers:   list("TICKGATE_OIDC_ALLOWED_USERS"),
 		AllowedDomains: list("TICKGATE_OIDC_ALLOWED_DOMAINS"),
 	}

@@ -78,6 +78,15 @@ type Route struct {
 	// CacheTTL, when set, replaces the upstream's cache_ttl for these
 	// paths (0s turns the cache off for them).
 	CacheTTL *Duration `yaml:"cache_ttl"`
+	// MaxBodyBytes caps the request body of these paths' methods other
+	// than GET and HEAD (which take none); larger bodies get 413
+	// body_too_large before or while they are forwarded. Default 1 MiB.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// Roles, when set, restrict these methods and paths to sessions
+	// holding one of the roles (e.g. [trading] for POST /orders); others
+	// get 403 forbidden_role. When several routes with roles match a
+	// request, the session needs one role of each. Empty: every session.
+	Roles []string `yaml:"roles"`
 }
 
 // Budget is a per-key token bucket toward the vendor. Each window of Rate
@@ -289,6 +298,7 @@ func (u Upstream) validate(where string, p *Problems) {
 		if len(r.Paths) == 0 {
 			p.Addf("%s.routes[%d].paths: at least one path pattern is required", where, i)
 		}
+		validateRouteRoles(fmt.Sprintf("%s.routes[%d].roles", where, i), r.Roles, p)
 		for _, pat := range r.Paths {
 			if err := ValidatePattern(pat); err != "" {
 				p.Addf("%s.routes[%d].paths: %q %s", where, i, pat, err)
@@ -296,6 +306,9 @@ func (u Upstream) validate(where string, p *Problems) {
 		}
 		if r.CacheTTL != nil && (*r.CacheTTL < 0 || r.CacheTTL.Std() > maxCacheTTL) {
 			p.Addf("%s.routes[%d].cache_ttl: must be between 0s and %s", where, i, shortDuration(maxCacheTTL))
+		}
+		if r.MaxBodyBytes < 0 {
+			p.Addf("%s.routes[%d].max_body_bytes: must not be negative (0 means the default, 1 MiB)", where, i)
 		}
 	}
 	for h, v := range u.Headers {

@@ -766,6 +766,30 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("page follows the server's feeds and quote route", func(t *testing.T) {
+		b.t = t
+		for _, tc := range []struct {
+			opts Options
+			want string // quote card hidden, ticker card hidden, feed choice hidden, options
+		}{
+			{Options{}, `[false,false,true,"demo"]`},
+			{Options{Feeds: []string{"stocks", "fx"}, QuotePath: "/api/acme/quote/{symbol}"}, `[false,false,false,"stocks,fx"]`},
+			{Options{Feeds: []string{"stocks"}}, `[true,false,true,"stocks"]`},
+			{Options{Feeds: []string{}}, `[true,true,true,""]`},
+		} {
+			srv := httptest.NewServer(f.handlerWith(tc.opts))
+			t.Cleanup(srv.Close)
+			b.do(chromedp.Navigate(srv.URL))
+			b.until("login form", visible("login-view"))
+			got := b.eval(`[document.getElementById('quote-card').hidden, document.getElementById('ticker-card').hidden,
+				document.getElementById('feed-field').hidden,
+				[...document.querySelectorAll('#feed-select option')].map((o) => o.value).join()]`)
+			if got != tc.want {
+				t.Errorf("%+v: got %s, want %s", tc.opts, got, tc.want)
+			}
+		}
+	})
+
 	b.t = t
 	if got := b.eval(`window.__csp`); got != "[]" {
 		t.Errorf("CSP violations: %s", got)

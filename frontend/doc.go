@@ -8,13 +8,17 @@
 //
 //   - Sign-in: POST /auth/login with JSON and X-CSRF: 1; 401 and 429 (with
 //     the Retry-After wait) are shown in words.
-//   - Quote lookup: GET /api/demo/v1/quote/{SYMBOL} through the REST proxy;
-//     the vendor key never reaches the browser.
-//   - Live ticker: a WebSocket to /ws/demo (wss: under HTTPS) speaking the
-//     messages of DESIGN 1.5, one table row per symbol (data-symbol),
-//     subscribe and unsubscribe, reconnect with exponential backoff and
-//     jitter; close 4001 means the session is over, 4008 waits longer,
-//     1013 retries later.
+//   - Quote lookup: GET /api/demo/v1/quote/{SYMBOL} through the REST proxy
+//     (or the server's own quote route, below); the vendor key never
+//     reaches the browser.
+//   - Live ticker: a WebSocket to /ws/demo (or the server's own feeds,
+//     below; wss: under HTTPS) speaking the messages of DESIGN 1.5, one
+//     table row per symbol (data-symbol), subscribe and unsubscribe, price
+//     changes marked up or down, the connection state shown (live, vendor
+//     feed reconnecting, reconnecting in N s); reconnect with exponential
+//     backoff and jitter after checking the session; close 4001 means the
+//     session is over (no reconnect), 4008 waits 30 s longer, 1013 at
+//     least 5 s.
 //   - Session expiry: a countdown to idle expiry from /auth/session, a
 //     "still here?" notice shortly before it (answered with a WebSocket
 //     ping, which counts as activity), and the login form when it ends.
@@ -22,6 +26,15 @@
 //   - SSO: with [HandlerWith] and Options.SSOLoginPath, the page's <html>
 //     carries data-sso-login and the sign-in view shows "Sign in with
 //     SSO", a plain link to that path (tickgate's GET /auth/oidc/login).
+//
+// # The server's configuration
+//
+// index.html's <html> element carries data-feeds="demo" and
+// data-quote-path="/api/demo/v1/quote/{symbol}"; [HandlerWith] rewrites
+// them from [Options] (Feeds, QuotePath, with [QuotePathFor] to find a
+// quote route among an upstream's routes), so the same app.js serves any
+// set of upstreams and feeds. With several feeds the ticker offers a
+// choice; with none, or no quote route, that part of the page is hidden.
 //
 // Nothing is kept in web storage; the session cookie is HttpOnly and the
 // page never sees it.

@@ -9,6 +9,7 @@ import (
 	"html"
 	"io/fs"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -64,13 +65,34 @@ type Options struct {
 	// must be an absolute path on this origin ("/auth/oidc/login"); any
 	// other value is ignored, so the page can never link elsewhere.
 	SSOLoginPath string
+
+	// Feeds are the names of the server's feeds (/ws/{name}) the ticker
+	// may use, the default first; with more than one the page offers a
+	// choice. Names that are not valid feed names (lower-case letters,
+	// digits, - and _) are dropped. Nil, with QuotePath empty too, means
+	// the demo's feed and quote route; an empty non-nil slice means no
+	// feed (the page hides the ticker).
+	Feeds []string
+
+	// QuotePath is the quote lookup's URL path on this origin, with
+	// {symbol} where the symbol goes: "/api/demo/v1/quote/{symbol}". It
+	// must start with /api/ and hold {symbol} once; otherwise (and when
+	// empty, unless Feeds is nil) the page has no quote lookup.
+	QuotePath string
 }
 
-// ssoAttr is the attribute of the page's <html> element that carries
-// Options.SSOLoginPath to app.js: configuration as data in the document,
-// which the strict CSP allows, rather than an inline script, which it
-// does not.
-const ssoAttr = "data-sso-login"
+// The attributes of the page's <html> element that carry Options to
+// app.js: configuration as data in the document, which the strict CSP
+// allows, rather than an inline script, which it does not.
+const (
+	ssoAttr   = "data-sso-login"
+	feedsAttr = "data-feeds"
+	quoteAttr = "data-quote-path"
+)
+
+// demoQuotePath is the demo upstream's quote route (marketsim's
+// /v1/quote/{symbol}), the page's default.
+const demoQuotePath = "/api/demo/v1/quote/{symbol}"
 
 // HandlerWith is [Handler] for a page adapted by opts.
 func HandlerWith(opts Options) http.Handler {
@@ -104,7 +126,7 @@ func newHandler(fsys fs.FS, opts Options) (*handler, error) {
 			return nil, fmt.Errorf("%w: %s: %w", ErrAssetMissing, r.file, err)
 		}
 		if r.file == "static/index.html" {
-			body = withSSO(body, opts.SSOLoginPath)
+			body = withAttrs(body, pageAttrs(opts))
 		}
 		sum := sha256.Sum256(body)
 		h.assets[r.path] = asset{
@@ -172,23 +194,90 @@ func etagMatches(headers []string, etag string) bool {
 	return false
 }
 
-// withSSO marks the page's <html> element with the SSO login path when it
-// is a plain local path; the ETag is computed afterwards, so a page with
-// and one without the link never share a cached copy.
-func withSSO(page []byte, path string) []byte {
-	if !localPath(path) {
-		return page
+// pageAttrs returns the <html> attributes for opts, in a fixed order: only
+// values that pass their checks, so the page can never be pointed
+// elsewhere.
+func pageAttrs(opts Options) [][2]string {
+	var attrs [][2]string
+	if localPath(opts.SSOLoginPath) {
+		attrs = append(attrs, [2]string{ssoAttr, opts.SSOLoginPath})
 	}
-	const open = `<html lang="en">`
+	feeds := make([]string, 0, len(opts.Feeds))
+	for _, f := range opts.Feeds {
+		if feedName(f) && !slices.Contains(feeds, f) {
+			feeds = append(feeds, f)
+		}
+	}
+	quote := opts.QuotePath
+	if opts.Feeds == nil && quote == "" {
+		feeds, quote = []string{"demo"}, demoQuotePath
+	}
+	attrs = append(attrs, [2]string{feedsAttr, strings.Join(feeds, " ")})
+	if !quotePath(quote) {
+		quote = ""
+	}
+	return append(attrs, [2]string{quoteAttr, quote})
+}
+
+// withAttrs writes attrs into the page's <html> start tag in place of the
+// ones it has (index.html carries the demo's, so the file on its own is a
+// working page); the ETag is computed afterwards, so pages for different
+// settings never share a cached copy.
+func withAttrs(page []byte, attrs [][2]string) []byte {
+	const open = `<html lang="en"`
 	i := bytes.Index(page, []byte(open))
 	if i < 0 {
 		return page
 	}
-	attr := ` ` + ssoAttr + `="` + html.EscapeString(path) + `"`
-	out := make([]byte, 0, len(page)+len(attr))
-	out = append(out, page[:i+len(open)-1]...)
-	out = append(out, attr...)
-	return append(out, page[i+len(open)-1:]...)
+	end := bytes.IndexByte(page[i:], '>')
+	if end < 0 {
+		return page
+	}
+	var b strings.Builder
+	b.WriteString(open)
+	for _, a := range attrs {
+		b.WriteString(" " + a[0] + `="` + html.EscapeString(a[1]) + `"`)
+	}
+	b.WriteByte('>')
+	out := make([]byte, 0, len(page)+b.Len())
+	out = append(out, page[:i]...)
+	out = append(out, b.String()...)
+	return append(out, page[i+end+1:]...)
+}
+
+// feedName is config's rule for feed names.
+func feedName(s string) bool {
+	if len(s) == 0 || len(s) > 63 || s[0] == '-' || s[0] == '_' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// quotePath accepts a local /api/ path with {symbol} exactly once.
+func quotePath(p string) bool {
+	return strings.HasPrefix(p, "/api/") && strings.Count(p, "{symbol}") == 1 &&
+		localPath(strings.Replace(p, "{symbol}", "S", 1))
+}
+
+// QuotePathFor returns the quote path template for upstream when one of
+// its GET route patterns ends in "/quote/*" (the demo's "/v1/quote/*"
+// gives "/api/demo/v1/quote/{symbol}"), or "". Servers use it to point
+// the page at their own vendor's quote route.
+func QuotePathFor(upstream string, routePaths []string) string {
+	for _, p := range routePaths {
+		if rest, ok := strings.CutSuffix(p, "/quote/*"); ok {
+			if t := "/api/" + upstream + rest + "/quote/{symbol}"; feedName(upstream) && quotePath(t) {
+				return t
+			}
+		}
+	}
+	return ""
 }
 
 // localPath accepts "/a/b" paths of letters, digits and -_./ only: no

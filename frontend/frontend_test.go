@@ -563,7 +563,8 @@ func TestAppUsesContract(t *testing.T) {
 	t.Parallel()
 	js := string(readStatic(t, "app.js"))
 	for _, want := range []string{
-		"'/auth/login'", "'/auth/session'", "'/auth/logout'", "'/api/demo/v1/quote/'", "'/ws/demo'",
+		"'/auth/login'", "'/auth/session'", "'/auth/logout'", "'/api/'", "/ws/${", "'{symbol}'",
+		"dataset?.feeds", "dataset?.quotePath",
 		"'X-CSRF'", "'Retry-After'", "encodeURIComponent",
 		"action: 'subscribe'", "action: 'unsubscribe'", "action: 'ping'",
 		"case 'ready'", "case 'subscribed'", "case 'data'", "case 'status'", "case 'pong'", "case 'error'",
@@ -624,12 +625,12 @@ func TestHandlerWithSSO(t *testing.T) {
 		return rec
 	}
 	plain := get(Handler())
-	const bare = `<html lang="en">`
+	const bare = `<html lang="en" data-feeds="demo" data-quote-path="/api/demo/v1/quote/{symbol}">`
 	if !strings.Contains(plain.Body.String(), bare) {
 		t.Errorf("plain page has no %s", bare)
 	}
 	sso := get(HandlerWith(Options{SSOLoginPath: "/auth/oidc/login"}))
-	if !strings.Contains(sso.Body.String(), `<html lang="en" data-sso-login="/auth/oidc/login">`) {
+	if !strings.Contains(sso.Body.String(), `<html lang="en" data-sso-login="/auth/oidc/login" data-feeds="demo" data-quote-path="/api/demo/v1/quote/{symbol}">`) {
 		t.Errorf("SSO page does not mark <html>:\n%.300s", sso.Body.String())
 	}
 	if plain.Header().Get("ETag") == sso.Header().Get("ETag") {
@@ -641,6 +642,62 @@ func TestHandlerWithSSO(t *testing.T) {
 	for _, bad := range []string{"https://evil.example/login", "//evil.example/x", "/a?next=x", `/a"><script>`, "relative", ""} {
 		if body := get(HandlerWith(Options{SSOLoginPath: bad})).Body.String(); !strings.Contains(body, bare) {
 			t.Errorf("SSOLoginPath %q was rendered", bad)
+		}
+	}
+}
+
+// TestHandlerFeedsAndQuote: the page is told the server's feeds and quote
+// route, and only values that pass their checks reach it.
+func TestHandlerFeedsAndQuote(t *testing.T) {
+	get := func(opts Options) string {
+		rec := httptest.NewRecorder()
+		HandlerWith(opts).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		if rec.Code != http.StatusOK {
+			t.Fatalf("GET / = %d", rec.Code)
+		}
+		return rec.Body.String()
+	}
+	for _, tc := range []struct {
+		name string
+		opts Options
+		want string
+	}{
+		{"zero value is the demo", Options{}, `<html lang="en" data-feeds="demo" data-quote-path="/api/demo/v1/quote/{symbol}">`},
+		{"feeds in order, no quote", Options{Feeds: []string{"prices", "fx-1", "prices"}},
+			`<html lang="en" data-feeds="prices fx-1" data-quote-path="">`},
+		{"no feeds, no quote", Options{Feeds: []string{}}, `<html lang="en" data-feeds="" data-quote-path="">`},
+		{"quote only", Options{QuotePath: "/api/acme/v2/last/{symbol}"},
+			`<html lang="en" data-feeds="" data-quote-path="/api/acme/v2/last/{symbol}">`},
+		{"bad names and paths dropped", Options{Feeds: []string{"Bad", "a b", `x"y`, "-x", "ok"}, QuotePath: "https://evil.example/{symbol}"},
+			`<html lang="en" data-feeds="ok" data-quote-path="">`},
+		{"quote outside /api", Options{Feeds: []string{"f"}, QuotePath: "/auth/{symbol}"}, `data-quote-path=""`},
+		{"quote without symbol", Options{Feeds: []string{"f"}, QuotePath: "/api/u/quote"}, `data-quote-path=""`},
+		{"quote with two symbols", Options{Feeds: []string{"f"}, QuotePath: "/api/u/{symbol}/{symbol}"}, `data-quote-path=""`},
+		{"quote with markup", Options{Feeds: []string{"f"}, QuotePath: `/api/u/"><script>/{symbol}`}, `data-quote-path=""`},
+	} {
+		if body := get(tc.opts); !strings.Contains(body, tc.want) {
+			t.Errorf("%s: page does not contain %s:\n%.300s", tc.name, tc.want, body)
+		}
+	}
+	if a, b := get(Options{Feeds: []string{"a"}}), get(Options{Feeds: []string{"b"}}); a == b {
+		t.Error("pages for different feeds are the same")
+	}
+
+	for _, tc := range []struct {
+		upstream string
+		paths    []string
+		want     string
+	}{
+		{"demo", []string{"/v1/quotes", "/v1/quote/*"}, "/api/demo/v1/quote/{symbol}"},
+		{"acme", []string{"/quote/*"}, "/api/acme/quote/{symbol}"},
+		{"acme", []string{"/v1/last/*", "/v1/symbols"}, ""},
+		{"acme", []string{"/v1/quote/*/x"}, ""},
+		{"Bad Name", []string{"/v1/quote/*"}, ""},
+		{"acme", []string{"/v1?x=/quote/*"}, ""},
+		{"acme", nil, ""},
+	} {
+		if got := QuotePathFor(tc.upstream, tc.paths); got != tc.want {
+			t.Errorf("QuotePathFor(%q, %q) = %q, want %q", tc.upstream, tc.paths, got, tc.want)
 		}
 	}
 }

@@ -29,8 +29,14 @@ import (
 type StoreFactory func(name string, r config.Rate) (limiter.Store, error)
 
 // MemoryStore is the default StoreFactory: go-limiter's in-process
-// memorystore. Its buckets belong to one replica.
+// memorystore. Its buckets belong to one replica. Rates with more tokens
+// than memorystore can refill in a window (see memorystoreRefills: above
+// about 31,622 per second) get an in-memory window store with the same
+// semantics instead.
 func MemoryStore(_ string, r config.Rate) (limiter.Store, error) {
+	if !memorystoreRefills(r) {
+		return newWindowStore(r, nil), nil
+	}
 	return memorystore.New(&memorystore.Config{
 		Tokens:        r.Tokens,
 		Interval:      r.Interval,

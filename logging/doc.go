@@ -17,8 +17,9 @@
 //
 //   - the values registered with Set (vendor keys from the secrets cache
 //     on every load and refresh, the demo password, an OIDC client
-//     secret), also in their URL-encoded form, wherever they occur: the
-//     message, string attributes, errors, groups, URLs and other values;
+//     secret), also URL-encoded and JSON-escaped, wherever they occur:
+//     the message, string attributes, errors, groups, URLs and other
+//     values (as fmt, encoding/json and MarshalText render them);
 //   - the value of any attribute whose key names a credential (cookie,
 //     set-cookie, authorization, password, token, secret, api_key, ...),
 //     whatever its type, including http.Header and cookies;

@@ -2,10 +2,13 @@ package logging
 
 import (
 	"context"
+	"encoding"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -28,7 +31,7 @@ const MinSecretLength = 6
 type Redactor struct {
 	mu      sync.Mutex
 	sources map[string][]string
-	// known is every registered value and its URL-encoded forms, longest
+	// known is every registered value in all its spellings, longest
 	// first so a value containing another is replaced whole.
 	known atomic.Pointer[[]string]
 }
@@ -67,9 +70,9 @@ func (r *Redactor) Set(source string, values ...string) {
 	}
 	for _, vs := range r.sources {
 		for _, v := range vs {
-			add(v)
-			add(url.QueryEscape(v))
-			add(url.PathEscape(v))
+			for _, f := range spellings(v) {
+				add(f)
+			}
 		}
 	}
 	slices.SortFunc(all, func(a, b string) int { return len(b) - len(a) })
@@ -85,7 +88,7 @@ func (r *Redactor) Set(source string, values ...string) {
 var credentialText = regexp.MustCompile(`(?i)` +
 	`((?:proxy-)?authorization|set-cookie|cookie|x-api-key|x-auth-token)["']?\s*[:=][\s\["']*[^\r\n"'\]]+` +
 	`|(\bbearer\s+)[A-Za-z0-9._~+/=-]+` +
-	`|((?:^|[?&;\s"'])(?:__Host-tickgate|tickgate|api[_-]?key|apikey|access[_-]?token|refresh[_-]?token|id[_-]?token|client[_-]?secret|password|passwd)=)[^&;\s"'#]*` +
+	`|((?:^|[?&;\s"'])(?:__Host-tickgate|tickgate|api[_-]?key|apikey|access[_-]?token|refresh[_-]?token|id[_-]?token|client[_-]?secret|password|passwd|ticket)=)[^&;\s"'#]*` +
 	`|([?&;](?:token|key|secret|sig|signature|code|code[_-]?verifier|session|session[_-]?id|sid|auth)=)[^&;\s"'#]*` +
 	`|(\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)[^/\s@]+@`)
 
@@ -160,7 +163,7 @@ var sensitiveKeys = map[string]bool{
 	"password": true, "passwd": true, "pwd": true,
 	"client_secret": true, "token": true, "access_token": true, "refresh_token": true, "id_token": true,
 	"api_key": true, "apikey": true, "x_api_key": true, "x_auth_token": true,
-	"session_id": true, "sessionid": true, "sid": true,
+	"session_id": true, "sessionid": true, "sid": true, "ticket": true,
 	"x_csrf": true, "x_csrf_token": true, "csrf_token": true, "code_verifier": true,
 }
 
@@ -283,13 +286,43 @@ func (r *Redactor) anyValue(v any, known []string) slog.Value {
 	case []byte:
 		return slog.StringValue(r.scrub(string(x), known))
 	}
+	// A byte slice of any named type (json.RawMessage): handlers write
+	// its bytes, where fmt would print numbers.
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice && rv.Type().Elem().Kind() == reflect.Uint8 {
+		return slog.StringValue(r.scrub(string(rv.Bytes()), known))
+	}
 	// Anything else is kept as it is (the handler encodes it) unless its
 	// text holds something to scrub; then the scrubbed text replaces it.
-	s := fmt.Sprintf("%+v", v)
-	if t := r.scrub(s, known); t != s {
-		return slog.StringValue(t)
+	// The text is checked as fmt, encoding/json (the JSON handler) and
+	// MarshalText (the text handler) render it: they differ for
+	// json.RawMessage fields and MarshalJSON or MarshalText methods.
+	for _, s := range renderings(v) {
+		if t := r.scrub(s, known); t != s {
+			return slog.StringValue(t)
+		}
 	}
 	return slog.AnyValue(v)
+}
+
+// renderings returns v as fmt's %+v, as JSON and as MarshalText output
+// (those that succeed). A panicking method loses only its rendering.
+func renderings(v any) []string {
+	out := []string{fmt.Sprintf("%+v", v)}
+	func() {
+		defer func() { _ = recover() }()
+		if b, err := json.Marshal(v); err == nil {
+			out = append(out, string(b))
+		}
+	}()
+	if tm, ok := v.(encoding.TextMarshaler); ok {
+		func() {
+			defer func() { _ = recover() }()
+			if b, err := tm.MarshalText(); err == nil {
+				out = append(out, string(b))
+			}
+		}()
+	}
+	return out
 }
 
 // errString renders err, turning a panic in a broken Error method into

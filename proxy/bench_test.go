@@ -89,7 +89,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 	}
 	b.Run("bare", func(b *testing.B) {
 		target, _ := url.Parse(up.URL)
-		tr := newTransport(DefaultTimeout)
+		tr := newTransport(DefaultTimeout, nil)
 		b.Cleanup(tr.CloseIdleConnections)
 		rp := &httputil.ReverseProxy{Transport: tr, Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)

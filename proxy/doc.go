@@ -22,7 +22,9 @@
 //
 // The browser's cookies, Authorization, Proxy-Authorization, Referer,
 // Origin, Forwarded, X-Forwarded-*, X-Real-IP and friends, Sec-* headers,
-// Range, hop-by-hop headers (also those named in Connection) and any
+// Range, hop-by-hop headers (also those named in Connection), method and
+// URL override headers (X-HTTP-Method-Override, X-Original-URL and the
+// like, which would lead many servers past the route allowlist) and any
 // header or query parameter named like the key slot are removed; then the
 // upstream's configured headers and the key are set (query:<param>,
 // header:<name> or bearer). A key, or a configured header, holding CR, LF,

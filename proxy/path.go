@@ -88,6 +88,7 @@ type route struct {
 	methods  []string
 	patterns [][]string
 	cacheTTL time.Duration // -1: the upstream's
+	maxBody  int64         // largest request body of methods other than GET and HEAD
 }
 
 func compilePattern(p string) []string { return strings.Split(p[1:], "/") }

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -40,6 +41,16 @@ type Secrets interface {
 
 var _ Secrets = (*secrets.Cache)(nil)
 
+// keyVersions is implemented by Secrets that know which version of a
+// secret they hold (*secrets.Cache with AWS Secrets Manager). Its version
+// id, never the value, goes on the upstream access log line as
+// key_version, so that vendor usage can be traced to a key generation.
+type keyVersions interface {
+	Version(name string) (secrets.Version, bool)
+}
+
+var _ keyVersions = (*secrets.Cache)(nil)
+
 // Config configures a Proxy. Zero values of optional fields are safe
 // defaults.
 type Config struct {
@@ -49,7 +60,9 @@ type Config struct {
 	Secrets Secrets
 	// Logger receives one line per forwarded request (debug when it went
 	// well, warn when the upstream failed) with the upstream name, method,
-	// path without query, status and duration. Nil discards.
+	// path without query, status and duration, and key_version when
+	// Secrets knows the keys' versions (*secrets.Cache on Secrets
+	// Manager): the version ids, never the values. Nil discards.
 	Logger *slog.Logger
 	// Metrics receives tickgate_upstream_requests_total{upstream,code} (one
 	// per attempt toward the vendor) and the upstream latency. Nil means
@@ -62,6 +75,11 @@ type Config struct {
 	// http URLs): set a Transport with Proxy configured to use an egress
 	// proxy. It must not follow redirects (an http.RoundTripper does not).
 	Transport http.RoundTripper
+	// RootCAs verifies the vendors' certificates when Transport is nil:
+	// the system roots plus a corporate CA (TICKGATE_UPSTREAM_CA_FILE).
+	// Nil means the system roots. Verification stays on and TLS 1.2
+	// stays the minimum either way.
+	RootCAs *x509.CertPool
 	// Budgets makes the Budget of each vendor account (first secret) whose
 	// upstreams set a budget. Nil means NewMemoryBudget, which counts in
 	// this process only: replicas sharing a key need a shared store.
@@ -75,12 +93,13 @@ type Config struct {
 // added, and scrubs the key out of what comes back. It is safe for
 // concurrent use.
 type Proxy struct {
-	ups     map[string]*upstream
-	secrets Secrets
-	log     *slog.Logger
-	m       *metrics.Metrics
-	base    http.RoundTripper
-	rp      *httputil.ReverseProxy
+	ups      map[string]*upstream
+	secrets  Secrets
+	versions keyVersions // nil: the secrets have no versions
+	log      *slog.Logger
+	m        *metrics.Metrics
+	base     http.RoundTripper
+	rp       *httputil.ReverseProxy
 
 	copyBufs sync.Pool // *[]byte of copyBufSize, for the ReverseProxy
 	readBufs sync.Pool // *[]byte, for scrubReader input
@@ -167,13 +186,15 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.Secrets == nil {
 		return nil, fmt.Errorf("%w: Secrets is required", ErrInvalidConfig)
 	}
+	versions, _ := cfg.Secrets.(keyVersions)
 	p := &Proxy{
-		ups:     make(map[string]*upstream, len(cfg.Upstreams)),
-		secrets: cfg.Secrets,
-		log:     cfg.Logger,
-		m:       cfg.Metrics,
-		base:    cfg.Transport,
-		now:     cfg.Now,
+		ups:      make(map[string]*upstream, len(cfg.Upstreams)),
+		secrets:  cfg.Secrets,
+		log:      cfg.Logger,
+		m:        cfg.Metrics,
+		base:     cfg.Transport,
+		now:      cfg.Now,
+		versions: versions,
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -208,7 +229,7 @@ func New(cfg Config) (*Proxy, error) {
 		return nil, err
 	}
 	if p.base == nil {
-		p.base = newTransport(maxTimeout)
+		p.base = newTransport(maxTimeout, cfg.RootCAs)
 	}
 	p.flights.m = make(map[string]*flight)
 	p.cache.init(p.now)
@@ -416,7 +437,13 @@ func compileUpstream(name string, c config.Upstream) (*upstream, error) {
 		return nil, bad("routes", "at least one route is required")
 	}
 	for i, r := range c.Routes {
-		cr := route{methods: r.Methods, cacheTTL: -1}
+		cr := route{methods: r.Methods, cacheTTL: -1, maxBody: r.MaxBodyBytes}
+		switch {
+		case cr.maxBody < 0:
+			return nil, bad(fmt.Sprintf("routes[%d].max_body_bytes", i), "must not be negative")
+		case cr.maxBody == 0:
+			cr.maxBody = DefaultMaxBodyBytes
+		}
 		if len(cr.methods) == 0 {
 			cr.methods = []string{http.MethodGet, http.MethodHead}
 		}
@@ -480,7 +507,10 @@ type state struct {
 	cause      error        // why, for the log
 	clientGone bool
 	attempts   int
-	bodyError  int // status a vendor reported inside a 200 body
+	bodyError  int          // status a vendor reported inside a 200 body
+	keyVersion string       // version ids of the keys used, "" when unversioned
+	maxBody    int64        // request body limit
+	bodyOver   *atomic.Bool // set when the request body went past maxBody (by the transport's writer)
 }
 
 func stateFrom(ctx context.Context) *state {
@@ -519,6 +549,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.refuse(w, r, name, "upgrade requested", apierr.New(http.StatusBadRequest, "bad_request", "protocol upgrades are not supported here"))
 		return
 	}
+	maxBody := bodyLimit(rt, r.Method)
+	if hasBody(r) && (maxBody == 0 || r.ContentLength > maxBody) {
+		p.refuse(w, r, name, "request body too large", bodyTooLarge(maxBody, r.Method))
+		return
+	}
 	query, ok := filterQuery(r.URL.RawQuery, u.slots...)
 	if !ok {
 		p.refuse(w, r, name, "bad query", apierr.New(http.StatusBadRequest, "bad_request", "invalid query string"))
@@ -535,6 +570,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := &state{u: u, path: clean, query: query, keys: keys, scrub: u.scrubberFor(keys...), cacheTTL: u.cacheTTL}
+	st.keyVersion = p.keyVersion(u)
+	st.maxBody = maxBody
 	if rt.cacheTTL >= 0 {
 		st.cacheTTL = rt.cacheTTL
 	}
@@ -561,12 +598,42 @@ func (p *Proxy) keysFor(ctx context.Context, u *upstream) ([]secrets.Value, stri
 	return keys, "", nil
 }
 
+// keyVersion returns the version ids of u's secrets as the cache holds
+// them now, comma-separated in key order ("" for a secret without one),
+// or "" when none has a version.
+func (p *Proxy) keyVersion(u *upstream) string {
+	if p.versions == nil {
+		return ""
+	}
+	var ids []string
+	found := false
+	for _, ks := range u.keys {
+		v, ok := p.versions.Version(ks.secret)
+		if ok && v.ID != "" {
+			found = true
+		}
+		ids = append(ids, v.ID)
+	}
+	if !found {
+		return ""
+	}
+	return strings.Join(ids, ",")
+}
+
 // forward sends the request to the vendor. base is the context of the
 // vendor call: the request's own, or one that outlives it while other
 // requests wait for the same answer.
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, base context.Context, st *state, start time.Time) {
 	r2 := *r
+	if hasBody(r) {
+		st.bodyOver = new(atomic.Bool)
+		r2.Body = &limitedBody{rc: r.Body, left: st.maxBody, over: st.bodyOver}
+	}
 	if err := st.bufferBody(&r2); err != nil {
+		if errors.Is(err, errBodyTooLarge) {
+			p.refuse(w, r, st.u.name, "request body too large", bodyTooLarge(st.maxBody, r.Method))
+			return
+		}
 		if r.Context().Err() == nil {
 			p.refuse(w, r, st.u.name, "unreadable body", apierr.New(http.StatusBadRequest, "bad_request", "could not read the request body"))
 		}
@@ -640,6 +707,9 @@ func (p *Proxy) finish(ctx context.Context, st *state, method string, rw *respon
 	}
 	if st.served != "" {
 		attrs = append(attrs, slog.String("served", st.served))
+	}
+	if st.keyVersion != "" {
+		attrs = append(attrs, slog.String("key_version", st.keyVersion))
 	}
 	if st.bodyError != 0 {
 		attrs = append(attrs, slog.Int("status_in_body", st.bodyError))

@@ -394,7 +394,7 @@ func TestResponseWriterDirect(t *testing.T) {
 
 func TestDefaultTransport(t *testing.T) {
 	t.Parallel()
-	tr := newTransport(30 * time.Second)
+	tr := newTransport(30*time.Second, nil)
 	defer tr.CloseIdleConnections()
 	if tr.Proxy != nil {
 		t.Error("proxy from the environment is used")

@@ -109,7 +109,20 @@ func dropRequestHeader(k string, slots ...string) bool {
 			return true
 		}
 	}
+	for _, o := range overrideHeaders {
+		if equalHeaderName(k, o) {
+			return true
+		}
+	}
 	return false
+}
+
+// overrideHeaders let many server frameworks replace the request's method
+// (Rails, Express, Google APIs) or path (IIS, Symfony, Zend): forwarded,
+// they would take a browser past the route allowlist.
+var overrideHeaders = []string{
+	"X-Http-Method-Override", "X-Http-Method", "X-Method-Override",
+	"X-Original-Url", "X-Rewrite-Url",
 }
 
 // delFold deletes every header whose name equals name in any case.

@@ -185,6 +185,12 @@ func (p *Proxy) classify(ctx context.Context, err error) *apierr.Error {
 func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	st := stateFrom(r.Context())
 	e := p.classify(r.Context(), err)
+	if st.bodyOver != nil && st.bodyOver.Load() {
+		// The client's body went past the limit while it was streamed:
+		// the vendor saw at most the limit, the client gets 413.
+		e = bodyTooLarge(st.maxBody, r.Method)
+		e.Err = errBodyTooLarge
+	}
 	if e == nil {
 		st.clientGone = true
 		return

@@ -79,8 +79,11 @@ func newScrubber(prefix, base, slot string, keyValues ...string) *scrubber {
 	return s
 }
 
-// keyForms returns the spellings of k a vendor may echo.
-func keyForms(k string) []string { return secrets.Spellings(secrets.NewValue(k)) }
+// keyForms returns the spellings of k a vendor may echo
+// (secrets.Spellings: Go's, Python's and .NET's encoders).
+func keyForms(k string) []string {
+	return secrets.Spellings(secrets.NewValue(k))
+}
 
 func toLowerASCII(c byte) byte {
 	if 'A' <= c && c <= 'Z' {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"log/slog"
@@ -20,7 +21,7 @@ import (
 // http.DefaultTransport with every timeout explicit. responseHeader is at
 // least the longest upstream timeout, so that the per-request deadline is
 // what normally fires.
-func newTransport(responseHeader time.Duration) *http.Transport {
+func newTransport(responseHeader time.Duration, rootCAs *x509.CertPool) *http.Transport {
 	t, ok := http.DefaultTransport.(*http.Transport)
 	if ok {
 		t = t.Clone()
@@ -38,7 +39,7 @@ func newTransport(responseHeader time.Duration) *http.Transport {
 	t.MaxIdleConns = 1024
 	t.MaxIdleConnsPerHost = 256
 	t.MaxResponseHeaderBytes = 64 << 10
-	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: rootCAs}
 	t.ForceAttemptHTTP2 = true
 	return t
 }
@@ -105,6 +106,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// Scrub old and new values from now on: the vendor may echo either.
 	st.scrub = u.scrubberFor(append(slices.Clip(st.keys), fresh...)...)
 	st.keys = fresh
+	st.keyVersion = t.p.keyVersion(u)
 	retry := req.Clone(ctx)
 	if st.body != nil {
 		retry.Body = io.NopCloser(bytes.NewReader(st.body))

@@ -10,6 +10,8 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/tickgate/tickgate/config"
+	"github.com/tickgate/tickgate/logging"
 	"github.com/tickgate/tickgate/session"
 )
 
@@ -43,6 +45,7 @@ type client struct {
 	user   string
 	sess   sessionRef
 	ctx    context.Context // cancelled to cut the socket at once
+	logCtx context.Context // the upgrade request's, for its request id in logs
 	cancel context.CancelFunc
 	opened time.Time
 
@@ -67,6 +70,9 @@ type client struct {
 	closeReason string
 
 	budget *sessionState // the session's control message budget
+
+	// access is the session's symbol limit and allowlist (access.go).
+	access config.FeedAccess
 
 	// reader goroutine only
 	lastTouch time.Time
@@ -97,6 +103,7 @@ func newClient(r *Relay, h *hub, conn *websocket.Conn, s *session.Session, st *s
 		sess:       sessionRef{Key: s.Key},
 		budget:     st,
 		ctx:        ctx,
+		logCtx:     context.Background(),
 		cancel:     cancel,
 		opened:     time.Now(),
 		writerDone: make(chan struct{}),
@@ -116,14 +123,14 @@ func (c *client) run() {
 		if errors.Is(err, ErrClosed) {
 			code, reason = closeShutdown, "server shutting down"
 		}
-		c.h.log.Info("ws refused", "user", c.user, "code", int(code), "reason", reason)
+		c.h.log.InfoContext(c.logCtx, "ws refused", logging.Audit(), "user", c.user, "code", int(code), "reason", reason)
 		c.closeWith(code, reason)
 		c.closeConn()
 		return
 	}
 	c.r.cfg.Metrics.WSClients.Inc()
 	c.h.mClients.Inc()
-	c.h.log.Info("ws open", "user", c.user)
+	c.h.log.InfoContext(c.logCtx, "ws open", logging.Audit(), "user", c.user)
 
 	go c.writeLoop(ended)
 	err := c.readLoop()
@@ -147,7 +154,7 @@ func (c *client) run() {
 	case code == -1:
 		code, reason = websocket.StatusAbnormalClosure, "connection lost"
 	}
-	c.h.log.Info("ws close", "user", c.user, "code", int(code), "reason", reason,
+	c.h.log.InfoContext(c.logCtx, "ws close", logging.Audit(), "user", c.user, "code", int(code), "reason", reason,
 		"duration", time.Since(c.opened).Round(time.Millisecond).String())
 }
 
@@ -219,7 +226,7 @@ func (c *client) readLoop() error {
 		}
 		now := time.Now()
 		if !c.budget.allow(now, float64(c.r.cfg.ControlRate)) {
-			c.h.log.Warn("ws message rate exceeded", "user", c.user, "limit", c.r.cfg.ControlRate)
+			c.h.log.WarnContext(c.logCtx, "ws message rate exceeded", logging.Audit(), "user", c.user, "limit", c.r.cfg.ControlRate)
 			c.closeWith(closePolicy, "message rate exceeded")
 			continue
 		}
@@ -240,14 +247,14 @@ func (c *client) handle(typ websocket.MessageType, b []byte, now time.Time) {
 		c.pushCtrl(msgPong)
 	case actionSubscribe:
 		if perr := c.h.subscribe(c, req.symbols); perr != nil {
-			c.h.log.Info("ws subscribe refused", "user", c.user, "symbols", req.symbols, "code", perr.code)
+			c.h.log.InfoContext(c.logCtx, "ws subscribe refused", logging.Audit(), "user", c.user, "symbols", req.symbols, "code", perr.code)
 			c.pushCtrl(errorMessage(perr))
 			return
 		}
-		c.h.log.Info("ws subscribe", "user", c.user, "symbols", req.symbols)
+		c.h.log.InfoContext(c.logCtx, "ws subscribe", logging.Audit(), "user", c.user, "symbols", req.symbols)
 	case actionUnsubscribe:
 		c.h.unsubscribe(c, req.symbols)
-		c.h.log.Info("ws unsubscribe", "user", c.user, "symbols", req.symbols)
+		c.h.log.InfoContext(c.logCtx, "ws unsubscribe", logging.Audit(), "user", c.user, "symbols", req.symbols)
 	}
 }
 

@@ -59,8 +59,11 @@
 // max_symbols_per_connection when lower), and unknown_symbol with a
 // "symbols" list: the vendor refused them (Adapter.Rejected); their
 // subscribers lose them, and for a minute a subscribe naming them is
-// answered at once without asking the vendor. Messages never echo what
-// the browser sent unchecked.
+// answered at once without asking the vendor; forbidden_symbol with a
+// "symbols" list: outside the session's allowlist on the feed
+// (Config.Access, from its roles; its MaxSymbols lowers the limit above
+// and the ready message's). Messages never echo what the browser sent
+// unchecked.
 //
 // Close codes: 4001 the session ended (Sessions.Watch fired, or Touch said
 // the session is gone), 4008 policy violation (more than ControlRate
@@ -83,7 +86,8 @@
 // once; each message's symbol is read from Adapter.SymbolField (a dotted
 // path reaches into objects); messages matching Adapter.Control or
 // Adapter.Rejected are vendor status and are never relayed, and a frame
-// that contains the key is dropped whole. Messages without a symbol are
+// that contains the key, in any spelling (URL-encoded, or behind JSON
+// escapes a browser's JSON.parse would undo), is dropped whole. Messages without a symbol are
 // still checked for the busy, auth failure and refusal answers (vendors
 // whose status no single control match describes). Subscribe messages
 // carry symbols in the vendor's form (SymbolPrefixes, SymbolSuffix,
@@ -127,7 +131,8 @@
 //
 // On loss the relay reconnects with exponential backoff and jitter
 // (ReconnectMin to ReconnectMax), re-authenticates and re-subscribes every
-// live symbol. Frames that are not JSON or hold no routable message are
+// live symbol. Frames that are not JSON (including invalid UTF-8, which
+// browsers would fail the socket on) or hold no routable message are
 // counted (tickgate_ws_dropped_total{reason="unroutable"}) and dropped;
 // they never end the connection. When the vendor refuses the key, the relay calls
 // Secrets.Invalidate and retries once at once if that returns a different

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // vendorMsg is one message of a vendor frame. Its byte slices point into
@@ -90,9 +91,11 @@ func newScanner(symbolField, msgField string, control matcher) scanner {
 }
 
 // split appends the messages of frame to dst. A frame is a JSON array of
-// messages or a single message. ok is false when frame is not JSON.
+// messages or a single message. ok is false when frame is not JSON,
+// including JSON with invalid UTF-8 in a string (json.Valid accepts it),
+// which browsers would answer by failing the socket.
 func (s *scanner) split(dst []vendorMsg, frame []byte) (_ []vendorMsg, ok bool) {
-	if !json.Valid(frame) {
+	if !json.Valid(frame) || !utf8.Valid(frame) {
 		return dst, false
 	}
 	i := skipWS(frame, 0)

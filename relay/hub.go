@@ -158,7 +158,7 @@ func (h *hub) add(c *client) error {
 		return ErrUnavailable
 	}
 	h.clients[c] = struct{}{}
-	c.pushCtrl(h.readyMsg)
+	c.pushCtrl(c.readyMessage(h))
 	if h.state == stateReconnecting {
 		c.pushCtrl(msgStatusReconnecting)
 	}
@@ -266,6 +266,9 @@ func (h *hub) remove(c *client) {
 // subscribe adds syms to c, all or nothing, and queues the acknowledgement
 // ahead of any data for them.
 func (h *hub) subscribe(c *client, syms []string) *protoError {
+	if perr := c.forbiddenSymbols(syms); perr != nil {
+		return perr
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, ok := h.clients[c]; !ok {
@@ -296,8 +299,8 @@ func (h *hub) subscribe(c *client, syms []string) *protoError {
 	if len(unknown) > 0 {
 		return errUnknownSymbols(unknown)
 	}
-	if len(held)+newForSession > h.maxSymbols {
-		return errTooManySymbols(h.maxSymbols)
+	if limit := c.symbolLimit(h.maxSymbols); len(held)+newForSession > limit {
+		return errTooManySymbols(limit)
 	}
 	if len(h.subs)+newForFeed > h.feedCap {
 		h.log.Warn("feed symbol cap reached", "limit", h.feedCap)

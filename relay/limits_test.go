@@ -580,7 +580,12 @@ func TestBusyAnswersBackOff(t *testing.T) {
 func TestIdleLossWaitsForSubscribe(t *testing.T) {
 	h := newHarness(t, vendorOpts{}, nil)
 	b := h.browser(sess("alice"))
-	eventually(t, "upstream connected", func() bool { _, ok, _, _, _, _ := h.vendor.stats(); return ok == 1 })
+	// Connected as the hub sees it, not only as the vendor does: a drop
+	// during authentication is a failed connect, which browsers are told.
+	eventually(t, "upstream connected", func() bool {
+		_, ok, _, _, _, _ := h.vendor.stats()
+		return ok == 1 && gauge(t, h.metrics.UpstreamWSConnections.WithLabelValues("demo")) == 1 && h.relay.Ready()["demo"]
+	})
 	h.vendor.dropAll()
 	eventually(t, "upstream gone", func() bool {
 		return gauge(t, h.metrics.UpstreamWSConnections.WithLabelValues("demo")) == 0

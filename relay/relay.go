@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/tickgate/tickgate/apierr"
 	"github.com/tickgate/tickgate/config"
+	"github.com/tickgate/tickgate/logging"
 	"github.com/tickgate/tickgate/metrics"
 	"github.com/tickgate/tickgate/secrets"
 	"github.com/tickgate/tickgate/session"
@@ -113,6 +115,20 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics receives the tickgate_ws_* series. Default metrics.Discard().
 	Metrics *metrics.Metrics
+	// AllowNoOrigin, when set, reports whether an upgrade request with
+	// no Origin header at all may proceed. Browsers always send Origin on
+	// a WebSocket handshake, so a request without one is a non-browser
+	// client (a mobile app); tickgate allows it only when the session came
+	// from a one-time ticket, never from an (ambient) cookie. nil: refused.
+	AllowNoOrigin func(r *http.Request) bool
+	// Access, when set, gives a session's symbol limit and allowlist on
+	// a feed (its roles; see access.go). nil: every session gets the
+	// feed's limit and every symbol.
+	Access func(s *session.Session, feed string) config.FeedAccess
+	// RootCAs verifies the vendors' certificates with the default Dial:
+	// the system roots plus a corporate CA (TICKGATE_UPSTREAM_CA_FILE).
+	// Nil means the system roots.
+	RootCAs *x509.CertPool
 	// Dial opens upstream connections; tests set it. Default websocket.Dial
 	// with an HTTP client that requires TLS 1.2, uses HTTP/1.1 and never
 	// follows redirects (a redirect could carry the key elsewhere).
@@ -253,7 +269,7 @@ func New(cfg Config) (*Relay, error) {
 	}
 	if r.dial == nil {
 		r.transport = http.DefaultTransport.(*http.Transport).Clone()
-		r.transport.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}
+		r.transport.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}, RootCAs: cfg.RootCAs}
 		r.transport.ForceAttemptHTTP2 = false
 		r.transport.DisableKeepAlives = true
 		r.client = &http.Client{
@@ -293,8 +309,10 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	// Exactly one Origin: a request carrying several is not from a browser.
-	if len(req.Header.Values("Origin")) != 1 || !r.originAllowed(req.Header.Get("Origin")) {
-		r.log.Warn("ws upgrade refused: origin not allowed", "user", sess.User, "origin", trimForLog(req.Header.Get("Origin")))
+	// None at all only when AllowNoOrigin says so (a ticket, not a cookie).
+	noOriginOK := len(req.Header.Values("Origin")) == 0 && r.cfg.AllowNoOrigin != nil && r.cfg.AllowNoOrigin(req)
+	if !noOriginOK && (len(req.Header.Values("Origin")) != 1 || !r.originAllowed(req.Header.Get("Origin"))) {
+		r.log.WarnContext(req.Context(), "ws upgrade refused: origin not allowed", logging.Audit(), "user", sess.User, "origin", trimForLog(req.Header.Get("Origin")))
 		apierr.Respond(w, http.StatusForbidden, "origin", "this origin may not open WebSockets here")
 		return
 	}
@@ -339,11 +357,15 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	conn.SetReadLimit(r.cfg.ReadLimit)
 	if over {
-		r.log.Warn("ws refused: too many connections", "feed", name, "user", sess.User, "code", int(closePolicy), "limit", r.cfg.MaxConns)
+		r.log.WarnContext(req.Context(), "ws refused: too many connections", logging.Audit(), "feed", name, "user", sess.User, "code", int(closePolicy), "limit", r.cfg.MaxConns)
 		_ = conn.Close(closePolicy, "too many connections")
 		return
 	}
-	newClient(r, h, conn, sess, st).run()
+	c := newClient(r, h, conn, sess, st)
+	c.setAccess(sess, name)
+	// The socket's audit lines carry the upgrade request's id.
+	c.logCtx = context.WithoutCancel(req.Context())
+	c.run()
 }
 
 // sessionState is what a session's sockets share: their count and the

@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -481,12 +480,10 @@ func (u *upstream) readLoop(ctx context.Context) error {
 // whole.
 func (u *upstream) handleFrame(frame []byte, msgs []vendorMsg, guard [][]byte) []vendorMsg {
 	h := u.h
-	for _, g := range guard {
-		if bytes.Contains(frame, g) {
-			h.mGuards.Inc()
-			h.log.Warn("upstream frame contained the key: dropped", "bytes", len(frame))
-			return msgs
-		}
+	if holdsKey(frame, guard) {
+		h.mGuards.Inc()
+		h.log.Warn("upstream frame contained the key: dropped", "bytes", len(frame))
+		return msgs
 	}
 	msgs, ok := h.ad.scan.split(msgs, frame)
 	if !ok {
@@ -515,6 +512,7 @@ func (u *upstream) handleFrame(frame []byte, msgs []vendorMsg, guard [][]byte) [
 	}
 	if n > 0 {
 		h.mIn.Add(float64(n))
+		detach(msgs[:n], frame)
 		h.dispatch(msgs[:n], time.Now())
 	}
 	return msgs

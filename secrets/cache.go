@@ -34,6 +34,10 @@ type CacheConfig struct {
 	Now func() time.Time
 }
 
+// auditAttr marks audit lines, as logging.Audit does (secrets does not
+// import logging, which registers secret values with its redactor).
+var auditAttr = slog.Bool("audit", true)
+
 type entry struct {
 	value Value
 	// invalidatedAt is when Invalidate last re-read this secret.
@@ -183,13 +187,13 @@ func (c *Cache) readUnless(ctx context.Context, name string, skip func(entry, bo
 		case err != nil:
 			c.report("error")
 			if had {
-				c.cfg.Logger.Warn("secret refresh failed; keeping last good value", "secret", name, "err", err)
+				c.cfg.Logger.Warn("secret refresh failed; keeping last good value", auditAttr, "secret", name, "err", err)
 				return old.value, err
 			}
 			return Value{}, err
 		case had && !old.value.Equal(v):
 			c.report("rotated")
-			c.cfg.Logger.Info("secret rotated", "secret", name)
+			c.cfg.Logger.Info("secret rotated", auditAttr, "secret", name)
 		default:
 			c.report("ok")
 		}

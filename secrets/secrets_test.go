@@ -214,7 +214,10 @@ func TestSpellings(t *testing.T) {
 		`k+y/1=2&<3>"4`,
 		`k%2By%2F1%3D2%26%3C3%3E%224`, `k+y%2F1=2&%3C3%3E%224`,
 		`k%2by%2f1%3d2%26%3c3%3e%224`, `k+y%2f1=2&%3c3%3e%224`,
-		`k+y/1=2\u0026\u003c3\u003e\"4`, `k+y/1=2&<3>\"4`, `k+y\/1=2&<3>\"4`,
+		`k+y/1=2\u0026\u003c3\u003e\"4`, `k+y\/1=2\u0026\u003c3\u003e\"4`, `k+y/1=2&<3>\"4`, `k+y\/1=2&<3>\"4`,
+		`k%2By/1%3D2%26%3C3%3E%224`,                                                                            // Python's quote keeps "/"
+		`k\u002By/1=2\u0026\u003C3\u003E\u00224`,                                                               // .NET's JSON encoder
+		`k\u002By\u002F1\u003D2\u0026\u003C3\u003E\u00224`, `k\u002by\u002f1\u003d2\u0026\u003c3\u003e\u00224`, // every symbol escaped
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("Spellings =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

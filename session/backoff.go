@@ -2,6 +2,7 @@ package session
 
 import (
 	"crypto/sha256"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -52,6 +53,23 @@ func newBackoff(free int, base, maxDelay time.Duration) *backoff {
 	}
 }
 
+// ipKey is the failure-table key of a client address: an IPv6 address
+// counts for its whole /64, which one host usually holds (as in the
+// guard's limits), so that rotating addresses within it does not escape
+// the delay; IPv4 and IPv4-mapped addresses count alone.
+func ipKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
+}
+
 func userKey(user string) [sha256.Size]byte {
 	return sha256.Sum256([]byte("tickgate login backoff\x00" + user))
 }
@@ -65,7 +83,7 @@ func (b *backoff) wait(ip, user string, now time.Time) time.Duration {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var d time.Duration
-	if f := b.ips[ip]; f != nil {
+	if f := b.ips[ipKey(ip)]; f != nil {
 		d = max(d, f.until.Sub(now))
 	}
 	if f := b.users[userKey(user)]; f != nil {
@@ -81,7 +99,7 @@ func (b *backoff) fail(ip, user string, now time.Time) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	bumpFailure(b, b.ips, ip, now)
+	bumpFailure(b, b.ips, ipKey(ip), now)
 	bumpFailure(b, b.users, userKey(user), now)
 }
 

@@ -78,6 +78,9 @@
 // [Store] speaks keys and deadlines, never HTTP. session/memstore keeps
 // records in memory for one process; a Redis store serves several
 // replicas. Package sessiontest is the conformance suite every store runs.
+// Stores that implement [Values] also keep small values for app code next
+// to the sessions (the one-time WebSocket tickets, per-user app data), so
+// replicas sharing the store share them too.
 //
 // # Users
 //
@@ -87,6 +90,14 @@
 // parameters ([HashPassword], behind `tickgate hash-password`).
 // [Users.Verify] compares in constant time and spends the same argon2id
 // work on unknown users, so the answer time does not reveal who exists.
+//
+// # Roles
+//
+// A user may hold roles (name:hash:role1|role2; OIDC: a claim), which the
+// session keeps ([Session.Roles], [Record.Roles]) from login to its end;
+// the app checks them against the roles routes and feeds ask for.
+// [Config.AuthorizeLogin] can refuse a user whose credentials were right
+// (the per-user IP allowlists) before any session starts.
 //
 // # Logs
 //

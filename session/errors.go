@@ -32,6 +32,9 @@ var (
 	// ErrInvalidUsername: a user name is empty, too long, or has
 	// characters outside [A-Za-z0-9._@-].
 	ErrInvalidUsername = errors.New("invalid user name")
+	// ErrInvalidRole: a role is not 1 to 32 characters of [a-z0-9_-]
+	// starting with a letter or digit, or a user has too many.
+	ErrInvalidRole = errors.New("invalid role")
 	// ErrEmptyPassword: HashPassword was given an empty password.
 	ErrEmptyPassword = errors.New("empty password")
 )

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/tickgate/tickgate/apierr"
@@ -23,8 +24,25 @@ import (
 // store cannot create the session (already logged, like the middleware's),
 // 500 internal otherwise. On error no cookie is set.
 func (m *Manager) Establish(w http.ResponseWriter, r *http.Request, user, method string) (*Session, error) {
+	return m.EstablishWithRoles(w, r, user, method, nil)
+}
+
+// EstablishWithRoles is Establish for a user holding roles, which the
+// session record keeps (sorted, duplicates dropped) for role checks on
+// routes and feeds. An invalid role is an error wrapping ErrInvalidRole.
+func (m *Manager) EstablishWithRoles(w http.ResponseWriter, r *http.Request, user, method string, roles []string) (*Session, error) {
 	if err := CheckUsername(user); err != nil {
 		return nil, fmt.Errorf("establish session: %w", err)
+	}
+	roles, err := normalizeRoles(slices.Clone(roles))
+	if err != nil {
+		return nil, fmt.Errorf("establish session: %w", err)
+	}
+	if m.authorize != nil {
+		if err := m.authorize(r, user); err != nil {
+			m.met.Logins.WithLabelValues("refused").Inc()
+			return nil, err
+		}
 	}
 	ctx := r.Context()
 	// Session fixation: whatever session this browser presented ends now.
@@ -40,7 +58,7 @@ func (m *Manager) Establish(w http.ResponseWriter, r *http.Request, user, method
 	}
 	key, _ := keyOf(id)
 	now := m.now()
-	rec := Record{Key: key, User: user, CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(m.max)}
+	rec := Record{Key: key, User: user, Roles: roles, CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(m.max)}
 	if err := m.store.Create(ctx, rec, m.ttl(rec, now)); err != nil {
 		m.met.Logins.WithLabelValues("error").Inc()
 		m.log.ErrorContext(ctx, "session store unavailable", "err", err)

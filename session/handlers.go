@@ -21,14 +21,16 @@ const maxLoginField = 1024
 
 // info is the body of Login and Info (DESIGN 1.4).
 type info struct {
-	User          string `json:"user"`
-	IdleExpiresAt string `json:"idle_expires_at"`
-	ExpiresAt     string `json:"expires_at"`
+	User          string   `json:"user"`
+	Roles         []string `json:"roles,omitempty"`
+	IdleExpiresAt string   `json:"idle_expires_at"`
+	ExpiresAt     string   `json:"expires_at"`
 }
 
 func sessionInfo(s *Session) info {
 	return info{
 		User:          s.User,
+		Roles:         s.Roles,
 		IdleExpiresAt: s.IdleExpiresAt.UTC().Format(time.RFC3339),
 		ExpiresAt:     s.ExpiresAt.UTC().Format(time.RFC3339),
 	}
@@ -141,7 +143,7 @@ func (m *Manager) Login(w http.ResponseWriter, r *http.Request) {
 	// The same session start as every other login method: the session
 	// the browser presented ends (fixation), a new id is issued, only its
 	// hash is stored, the login is audited and the cookie set.
-	sess, err := m.Establish(w, r, user, "password")
+	sess, err := m.EstablishWithRoles(w, r, user, "password", m.users.Roles(user))
 	if err != nil {
 		apierr.Write(w, err)
 		return

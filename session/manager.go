@@ -85,6 +85,11 @@ type Config struct {
 	Passive func(r *http.Request) bool
 	// LoginLimiter throttles logins; nil means no limit.
 	LoginLimiter LoginLimiter
+	// AuthorizeLogin, when set, may refuse a user whose credentials
+	// were accepted (password or OIDC) before any session starts, e.g.
+	// from outside the user's IP allowlist. A non-nil error is the
+	// answer: an *apierr.Error (403 forbidden_network) is written as is.
+	AuthorizeLogin func(r *http.Request, user string) error
 	// LoginBackoffFree is how many failed logins in a row a client IP or
 	// a user name gets before each further failure doubles the wait
 	// before its next attempt (429 too_many_attempts with Retry-After),
@@ -126,6 +131,7 @@ type Manager struct {
 	clientIP      func(*http.Request) string
 	passive       func(*http.Request) bool
 	limiter       LoginLimiter
+	authorize     func(r *http.Request, user string) error
 	backoff       *backoff // nil: disabled
 	loginSem      chan struct{}
 	log           *slog.Logger
@@ -244,6 +250,7 @@ func NewManager(cfg Config) (*Manager, error) {
 		clientIP:      cfg.ClientIP,
 		passive:       cfg.Passive,
 		limiter:       cfg.LoginLimiter,
+		authorize:     cfg.AuthorizeLogin,
 		backoff:       loginBackoff(cfg),
 		loginSem:      make(chan struct{}, cfg.MaxConcurrentLogins),
 		log:           cfg.Logger,
@@ -382,6 +389,7 @@ func (m *Manager) toSession(rec Record) *Session {
 	return &Session{
 		Key:           rec.Key,
 		User:          rec.User,
+		Roles:         rec.Roles,
 		CreatedAt:     rec.CreatedAt,
 		IdleExpiresAt: m.idleDeadline(rec),
 		ExpiresAt:     rec.ExpiresAt,

@@ -16,6 +16,9 @@ type Session struct {
 	Key string
 	// User is the authenticated user name.
 	User string
+	// Roles are the user's roles when the session began (local users:
+	// the users setting; OIDC: the roles claim), sorted. Nil: none.
+	Roles []string
 	// CreatedAt is when the user logged in.
 	CreatedAt time.Time
 	// IdleExpiresAt is when the session ends without further activity:
@@ -33,6 +36,30 @@ func (s Session) String() string { return "session(user=" + s.User + ")" }
 // LogValue keeps the Key out of structured logs.
 func (s Session) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("user", s.User))
+}
+
+// HasRole reports whether the session holds role.
+func (s *Session) HasRole(role string) bool {
+	for _, r := range s.Roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
+
+// HasAnyRole reports whether the session holds one of roles; an empty
+// list requires nothing and is always true.
+func (s *Session) HasAnyRole(roles []string) bool {
+	if len(roles) == 0 {
+		return true
+	}
+	for _, r := range roles {
+		if s.HasRole(r) {
+			return true
+		}
+	}
+	return false
 }
 
 type ctxKey struct{}

@@ -12,6 +12,9 @@ type Record struct {
 	Key string
 	// User is the user name.
 	User string
+	// Roles are the user's roles, sorted; nil or empty for none. Stores
+	// return nil for none.
+	Roles []string
 	// CreatedAt is the login time.
 	CreatedAt time.Time
 	// LastSeen is the last recorded activity; the idle deadline is

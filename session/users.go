@@ -10,16 +10,19 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/tickgate/tickgate/config"
 )
 
 // maxUsernameLen bounds user names (and so log lines and limiter keys).
 const maxUsernameLen = 64
 
-// Users are the local accounts: user name → argon2id hash. It is safe for
-// concurrent use.
+// Users are the local accounts: user name → argon2id hash and roles. It is
+// safe for concurrent use.
 type Users struct {
 	mu     sync.RWMutex
 	byName map[string]phc
+	roles  map[string][]string // user name → sorted roles; absent: none
 	// dummy is verified for unknown users so that they cost the same time
 	// as a wrong password. It takes the parameters of the first user added.
 	dummy phc
@@ -51,16 +54,25 @@ func newUsers() *Users {
 	d := phc{p: p, salt: make([]byte, p.SaltLen), key: make([]byte, p.KeyLen)}
 	_, _ = rand.Read(d.salt) // crypto/rand.Read never fails (Go 1.24+)
 	_, _ = rand.Read(d.key)
-	return &Users{byName: map[string]phc{}, dummy: d}
+	return &Users{byName: map[string]phc{}, roles: map[string][]string{}, dummy: d}
 }
 
 // Add adds a user with an argon2id PHC hash (from HashPassword). It fails
 // for an invalid name, a malformed hash, or a name already present.
-func (u *Users) Add(name, hash string) error {
+func (u *Users) Add(name, hash string) error { return u.AddWithRoles(name, hash, nil) }
+
+// AddWithRoles is Add for a user holding roles (see [config.ValidRole]);
+// the session of each login carries them. Duplicates are dropped. It fails
+// for an invalid role as well.
+func (u *Users) AddWithRoles(name, hash string, roles []string) error {
 	if err := CheckUsername(name); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidUsers, err)
 	}
 	h, err := parsePHC(hash)
+	if err != nil {
+		return fmt.Errorf("%w: user %q: %w", ErrInvalidUsers, name, err)
+	}
+	roles, err = normalizeRoles(roles)
 	if err != nil {
 		return fmt.Errorf("%w: user %q: %w", ErrInvalidUsers, name, err)
 	}
@@ -77,7 +89,47 @@ func (u *Users) Add(name, hash string) error {
 		_, _ = rand.Read(u.dummy.key)
 	}
 	u.byName[name] = h
+	if len(roles) > 0 {
+		u.roles[name] = roles
+	}
 	return nil
+}
+
+// Roles returns name's roles, sorted (nil for none or an unknown user).
+// The caller may keep but must not modify the slice.
+func (u *Users) Roles(name string) []string {
+	u.mu.RLock()
+	defer u.mu.RUnlock()
+	return u.roles[name]
+}
+
+// normalizeRoles checks every role and returns them sorted without
+// duplicates (nil for none).
+func normalizeRoles(roles []string) ([]string, error) {
+	if len(roles) == 0 {
+		return nil, nil
+	}
+	if len(roles) > config.MaxRoles {
+		return nil, fmt.Errorf("%w: more than %d roles", ErrInvalidRole, config.MaxRoles)
+	}
+	out := make([]string, 0, len(roles))
+	for _, r := range roles {
+		if !config.ValidRole(r) {
+			return nil, fmt.Errorf("%w: %s (want 1 to 32 of [a-z0-9_-], starting with a letter or digit)", ErrInvalidRole, quoteRole(r))
+		}
+		out = append(out, r)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// quoteRole quotes a role for an error when it is short and printable;
+// a mangled setting may put a piece of a hash there.
+func quoteRole(r string) string {
+	if len(r) > 40 || strings.ContainsAny(r, "$=") {
+		return "(unreadable role)"
+	}
+	return strconv.Quote(r)
 }
 
 // Len returns the number of users.
@@ -148,19 +200,20 @@ func usernameByte(c byte) bool {
 		c == '.' || c == '_' || c == '@' || c == '-'
 }
 
-// ParseUsers parses the TICKGATE_USERS setting: name:hash pairs separated
-// by commas. A PHC hash itself contains commas (m=..,t=..,p=..), so a piece
-// after a comma that has no colon (names and PHC hashes never contain one)
-// and starts like a parameter ("t=", "p=") continues the previous pair's
-// hash; anything else starts a new pair. Blank pairs are skipped. Errors
-// name the pair and the user but never quote a hash.
+// ParseUsers parses the TICKGATE_USERS setting: name:hash entries separated
+// by commas, each optionally followed by ":role1|role2" (name:hash:roles).
+// A PHC hash itself contains commas (m=..,t=..,p=..), so a piece after a
+// comma that starts like a parameter ("t=", "p=": a user name never holds
+// '=') continues the previous entry; anything else starts a new entry.
+// Blank entries are skipped. Errors name the entry and the user but never
+// quote a hash.
 func ParseUsers(s string) (*Users, error) {
 	var entries []string
 	for _, piece := range strings.Split(s, ",") {
 		piece = strings.TrimSpace(piece)
 		switch {
 		case piece == "":
-		case !strings.Contains(piece, ":") && len(entries) > 0 && isParamPiece(piece):
+		case len(entries) > 0 && isParamPiece(piece):
 			entries[len(entries)-1] += "," + piece
 		default:
 			entries = append(entries, piece)
@@ -179,8 +232,8 @@ func ParseUsers(s string) (*Users, error) {
 	return u, nil
 }
 
-// ParseUsersFile parses a TICKGATE_USERS_FILE: one name:hash pair per line;
-// blank lines and text from '#' on are ignored (neither names nor PHC
+// ParseUsersFile parses a TICKGATE_USERS_FILE: one name:hash or
+// name:hash:role1|role2 entry per line; blank lines and text from '#' on are ignored (neither names nor PHC
 // hashes contain '#').
 func ParseUsersFile(r io.Reader) (*Users, error) {
 	u := newUsers()
@@ -217,17 +270,28 @@ func isParamPiece(s string) bool {
 	return i > 0 && i < len(s) && s[i] == '='
 }
 
-// addEntry adds one "name:hash" pair.
+// addEntry adds one "name:hash" or "name:hash:role1|role2" entry. Neither
+// names nor PHC hashes contain ':', so a third field is the roles.
 func (u *Users) addEntry(e string) error {
 	name, hash, ok := strings.Cut(e, ":")
 	if !ok {
 		return fmt.Errorf("%w: missing ':' between user name and hash (want name:$argon2id$...)", ErrInvalidUsers)
 	}
+	hash, roleList, hasRoles := strings.Cut(hash, ":")
 	name, hash = strings.TrimSpace(name), strings.TrimSpace(hash)
 	if hash == "" {
 		return fmt.Errorf("%w: user %s has no hash", ErrInvalidUsers, quoteName(name))
 	}
-	return u.Add(name, hash)
+	var roles []string
+	if hasRoles {
+		if strings.Contains(roleList, ":") {
+			return fmt.Errorf("%w: user %s: too many ':' (want name:hash or name:hash:role1|role2)", ErrInvalidUsers, quoteName(name))
+		}
+		for _, r := range strings.Split(roleList, "|") {
+			roles = append(roles, strings.TrimSpace(r))
+		}
+	}
+	return u.AddWithRoles(name, hash, roles)
 }
 
 // quoteName quotes a user name for an error, or says it is invalid when it

@@ -5,13 +5,19 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
+	"math"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +29,9 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/cdproto/storage"
 	"github.com/chromedp/chromedp"
+
+	"github.com/tickgate/tickgate/marketsim"
+	"github.com/tickgate/tickgate/session"
 )
 
 // This file drives the real program (run, in demo mode, with the embedded
@@ -32,7 +41,12 @@ import (
 // ways, cookies, web storage, the final DOM and the console. The proof is
 // that the vendor key appears in none of it and the password in nothing the
 // server sent, while the positive controls show the recording is not empty.
-// Without a Chromium-family browser the tests skip (and fail in CI).
+// Other tests take the page through what goes wrong: idle expiry (and
+// "still here?"), the vendor dropping or refusing the feed (1013), the
+// network between browser and server breaking (backoff, then back), the
+// message-rate policy (4008), a rate-limited login (429), and a team's own
+// upstream and feed names. Without a Chromium-family browser the tests skip
+// (and fail in CI).
 
 // chromeWait bounds one step on a slow, loaded 2-core machine.
 const chromeWait = 20 * time.Second
@@ -52,12 +66,14 @@ const chromeInstrumentJS = `(() => {
   class RecordedWebSocket extends Native {
     constructor(...args) {
       super(...args);
-      const rec = { url: String(args[0]), code: null, reason: null, clean: null, pageClosed: false };
+      const rec = { url: String(args[0]), code: null, reason: null, clean: null, pageClosed: false, openedAt: performance.now(), closedAt: null };
       records.set(this, rec);
       tg.sockets.push(rec);
+      tg.last = this; // so a test can make the page's socket misbehave
       this.addEventListener('close', (e) => {
         rec.code = e.code;
         rec.reason = e.reason;
+        rec.closedAt = performance.now();
         rec.clean = e.wasClean;
       });
     }
@@ -663,10 +679,17 @@ func chromeEval[T any](b *chromeTab, expr string) T {
 // until waits for a JavaScript expression to become truthy.
 func (b *chromeTab) until(what, expr string) {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 2*chromeWait)
+	b.untilWithin(chromeWait, what, expr)
+}
+
+// untilWithin is until with its own bound, for steps that include the
+// page's reconnect backoff.
+func (b *chromeTab) untilWithin(d time.Duration, what, expr string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, d+chromeWait)
 	defer cancel()
 	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr,
-		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(chromeWait)))
+		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(d)))
 	if err != nil {
 		b.t.Fatalf("waiting for %s (%s): %v\npage text: %s\nnetwork:\n%s", what, expr, err,
 			b.raw(`document.body && document.body.innerText`), b.cap.summary())
@@ -1019,10 +1042,12 @@ func (b *chromeTab) quiet(what string, d time.Duration) {
 
 // chromeSocketRecord is what chromeInstrumentJS saw of one WebSocket.
 type chromeSocketRecord struct {
-	URL        string `json:"url"`
-	Code       *int   `json:"code"`
-	Reason     string `json:"reason"`
-	PageClosed bool   `json:"pageClosed"`
+	URL        string  `json:"url"`
+	Code       *int    `json:"code"`
+	Reason     string  `json:"reason"`
+	PageClosed bool    `json:"pageClosed"`
+	OpenedAt   float64 `json:"openedAt"` // performance.now(), ms
+	ClosedAt   float64 `json:"closedAt"`
 }
 
 // TestBrowserDemo walks the demo as a user in headless Chromium and proves
@@ -1090,10 +1115,16 @@ func TestBrowserDemo(t *testing.T) {
 	b.submit("subscribe-form")
 	b.priceChanges("TSLA", b.price("TSLA"))
 	b.until("three rows", `[...document.querySelectorAll('#ticker tr')].map((r) => r.dataset.symbol).join() === 'AAPL,MSFT,TSLA'`)
+	// Price changes are highlighted by direction.
+	b.until("a price marked up or down", `document.querySelector('#ticker td[data-field=last].up, #ticker td[data-field=last].down') !== null`)
+	chromeScreenshot(t, b)
 
 	// Unsubscribe TSLA: the row goes and no more TSLA data arrives.
 	b.click(`#ticker tr[data-symbol="TSLA"] button`)
 	b.until("TSLA row removed", `!document.querySelector('#ticker tr[data-symbol="TSLA"]')`)
+	// Screen readers hear the change (the table itself is not a live region).
+	b.until("removal announced", `document.getElementById('ticker-announce').getAttribute('aria-live') === 'polite' && `+
+		chromeTextIncludes("ticker-announce", "TSLA removed"))
 	// The relay drops queued TSLA data before it acknowledges, so after
 	// the acknowledgement no TSLA tick may come, however many others do.
 	b.cap.waitFor(t, "the unsubscribed acknowledgement for TSLA and 10 data frames after it", func() bool {
@@ -1219,7 +1250,7 @@ func chromeCheckControls(t *testing.T, b *chromeTab) {
 	for _, x := range c.exchanges {
 		switch {
 		case strings.HasSuffix(x.url, "/app.js"):
-			script = strings.Contains(string(x.body), "QUOTE_PATH")
+			script = strings.Contains(string(x.body), "pageConfig")
 		case strings.HasSuffix(x.url, "/api/demo/v1/quote/AAPL"):
 			quote = strings.Contains(string(x.body), `"symbol":"AAPL"`)
 		case strings.HasSuffix(x.url, "/auth/login") && x.status == 200:
@@ -1255,6 +1286,40 @@ func TestBrowserIdleExpiry(t *testing.T) {
 	chromeNeed(t)
 	t.Run("page notices", func(t *testing.T) { chromeIdleExpiry(t, false) })
 	t.Run("server closes with 4001", func(t *testing.T) { chromeIdleExpiry(t, true) })
+	t.Run("still here keeps the session", chromeStillHere)
+}
+
+// chromeStillHere: before idle expiry the page asks "are you still
+// there?"; answering pushes the server's idle expiry back (the page's
+// ping counts as activity, its own expiry checks do not), and left alone
+// afterwards the session still ends.
+func chromeStillHere(t *testing.T) {
+	// Long enough that the click lands well before expiry on a loaded
+	// machine: the notice shows in the last half of the idle window.
+	inst := start(t, map[string]string{"TICKGATE_DEMO_KEY": testKey, "TICKGATE_DEMO_PASSWORD": testPassword, "TICKGATE_SESSION_IDLE": "10s"})
+	b := chromeOpen(t, inst.url)
+	b.do(chromedp.Navigate(inst.url + "/"))
+	b.until("login form", b.loginView())
+	b.signIn("demo", testPassword)
+	b.until("signed in", b.appView())
+	b.price("AAPL")
+
+	const notice = `!document.getElementById('idle-notice').hidden`
+	const expiresAt = `document.getElementById('session-expiry').dataset.idleExpiresAt`
+	b.until("still-here notice", notice+` && /^Idle timeout in 0:0[0-5]$/.test(document.getElementById('session-expiry').textContent)`)
+	before := chromeEval[string](b, expiresAt)
+	pings := strings.Count(strings.Join(b.cap.sent(), "\n"), `"action":"ping"`)
+	b.click("#still-here")
+	b.until("expiry pushed back", fmt.Sprintf(`!(%s) && (%s) > %s`, notice, expiresAt, chromeJS(before)))
+	b.until("still signed in", b.appView())
+	if n := strings.Count(strings.Join(b.cap.sent(), "\n"), `"action":"ping"`); n != pings+1 {
+		t.Errorf("the page sent %d pings for one click, want 1", n-pings)
+	}
+
+	// Left alone again, the session idles out and the page says so.
+	b.untilWithin(30*time.Second, "signed out after idle expiry", b.loginView()+
+		` && /inactivity|session has ended|session has expired/i.test(document.getElementById('login-message').textContent)`)
+	chromeCheckConsole(t, b, nil)
 }
 
 func chromeIdleExpiry(t *testing.T, blockChecks bool) {
@@ -1363,4 +1428,395 @@ func TestBrowserLeakDetector(t *testing.T) {
 			t.Errorf("chromeCookiePlace(%q) = %t, want %t", where, got, ok)
 		}
 	}
+}
+
+// cutProxy is a TCP forwarder between the browser and tickgate that the
+// test can cut, as a lost network would: open connections are broken and
+// new ones are closed at once, until restore.
+type cutProxy struct {
+	ln     net.Listener
+	target atomic.Value // "host:port" of tickgate
+	mu     sync.Mutex
+	cut    bool
+	conns  map[net.Conn]struct{}
+	wg     sync.WaitGroup
+}
+
+func newCutProxy(t *testing.T) *cutProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{ln: ln, conns: map[net.Conn]struct{}{}}
+	p.wg.Add(1)
+	go p.serve()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		p.setCut(true)
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *cutProxy) serve() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		if p.cut {
+			p.mu.Unlock()
+			_ = c.Close()
+			continue
+		}
+		up, err := net.Dial("tcp", p.target.Load().(string))
+		if err != nil {
+			p.mu.Unlock()
+			_ = c.Close()
+			continue
+		}
+		p.conns[c], p.conns[up] = struct{}{}, struct{}{}
+		p.wg.Add(2)
+		p.mu.Unlock()
+		pipe := func(dst, src net.Conn) {
+			defer p.wg.Done()
+			_, _ = io.Copy(dst, src)
+			_ = dst.Close()
+			_ = src.Close()
+			p.mu.Lock()
+			delete(p.conns, dst)
+			delete(p.conns, src)
+			p.mu.Unlock()
+		}
+		go pipe(up, c)
+		go pipe(c, up)
+	}
+}
+
+// setCut breaks every open connection and refuses new ones (true), or
+// lets connections through again (false).
+func (p *cutProxy) setCut(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = on
+	if on {
+		for c := range p.conns {
+			_ = c.Close()
+		}
+	}
+}
+
+// chromeStatusLogJS records every state the connection status shows, so
+// that a state the page passes through quickly is not missed by polling.
+const chromeStatusLogJS = `(() => {
+  const el = document.getElementById('connection-status');
+  window.__states = [el.dataset.state + ': ' + el.textContent];
+  new MutationObserver(() => window.__states.push(el.dataset.state + ': ' + el.textContent))
+    .observe(el, { attributes: true, childList: true, characterData: true, subtree: true });
+})()`
+
+// chromeStates is what chromeStatusLogJS recorded, one "state: text" each.
+func (b *chromeTab) states() []string {
+	b.t.Helper()
+	return chromeEval[[]string](b, `window.__states`)
+}
+
+// TestBrowserFeedLoss drives the page against the real server while the
+// vendor (our own marketsim) misbehaves: the upstream dropped (the relay
+// reconnects and the page shows it), the key refused (the relay closes the
+// page's socket with 1013, the page says so, keeps the session and comes
+// back with backoff once the key works again), and the page's own socket
+// breaking the message-rate policy (4008).
+func TestBrowserFeedLoss(t *testing.T) {
+	chromeNeed(t)
+	sim, err := marketsim.New(marketsim.Options{Keys: []string{testKey}, ConnCap: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sim.Close() })
+	if _, err := sim.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	// The browser reaches tickgate through a proxy the test can cut.
+	proxy := newCutProxy(t)
+	pageURL := "http://" + proxy.ln.Addr().String()
+	inst := start(t, map[string]string{"TICKGATE_DEMO_KEY": testKey, "TICKGATE_DEMO_PASSWORD": testPassword,
+		"TICKGATE_DEMO_VENDOR_URL": sim.URL(), "TICKGATE_PUBLIC_ORIGIN": pageURL})
+	// tickgate prints the public origin (the proxy) as the URL to open; its
+	// own address is in the start-up log.
+	m := regexp.MustCompile(`"msg":"tickgate started","addr":"([^"]+)"`).FindStringSubmatch(inst.stderr.String())
+	if m == nil {
+		t.Fatalf("no listen address in the log:\n%s", inst.stderr.String())
+	}
+	proxy.target.Store(m[1])
+	b := chromeOpen(t, pageURL)
+	b.do(chromedp.Navigate(pageURL + "/"))
+	b.until("login form", b.loginView())
+	b.signIn("demo", testPassword)
+	b.until("signed in", b.appView())
+	b.until("feed live", `document.getElementById('connection-status').dataset.state === 'live'`)
+	b.price("AAPL")
+	b.do(chromedp.Evaluate[chromedp.Void](chromeStatusLogJS))
+
+	// 1. The vendor drops every connection: the relay tells the page, the
+	// page shows "reconnecting", then live again, on the same socket.
+	if n := sim.DropAll(); n == 0 {
+		t.Fatal("DropAll dropped no vendor connection")
+	}
+	b.cap.waitFor(t, "status reconnecting, then connected", func() bool {
+		msgs := b.cap.receivedLocked()
+		i := slices.IndexFunc(msgs, func(m wsMsg) bool { return m.Type == "status" && m.Upstream == "reconnecting" })
+		return i >= 0 && slices.ContainsFunc(msgs[i:], func(m wsMsg) bool { return m.Type == "status" && m.Upstream == "connected" })
+	})
+	b.until("live again", `document.getElementById('connection-status').dataset.state === 'live'`)
+	states := strings.Join(b.states(), "\n")
+	if !strings.Contains(states, "upstream-reconnecting: Vendor feed reconnecting") {
+		t.Errorf("the page never showed the vendor reconnecting; it showed:\n%s", states)
+	}
+	b.priceChanges("AAPL", b.price("AAPL"))
+	if n := b.cap.socketCount(); n != 1 {
+		t.Errorf("the page opened %d WebSockets across an upstream reconnect, want 1 (the relay reconnects, not the page)", n)
+	}
+
+	// 2. The network between browser and server breaks: the socket dies
+	// (1006), the page says so and retries with growing waits (each try
+	// fails while the network is down; it checks the session first);
+	// when the network is back it is live again with its symbols.
+	proxy.setCut(true)
+	b.until("connection lost shown", `document.getElementById('connection-status').dataset.state === 'reconnecting' && `+
+		chromeTextIncludes("connection-status", "connection was lost"))
+	b.until("two failed retries", `window.__tg.sockets.length >= 3 && window.__tg.sockets.every((s) => s.code !== null)`)
+	b.until("still signed in while offline", b.appView())
+	proxy.setCut(false)
+	b.untilWithin(30*time.Second, "live after the network is back", `document.getElementById('connection-status').dataset.state === 'live'`)
+	b.priceChanges("AAPL", b.price("AAPL"))
+	b.until("rows confirmed after the network is back", `document.querySelectorAll('#ticker tr.pending').length === 0`)
+	socks := chromeEval[[]chromeSocketRecord](b, `window.__tg.sockets`)
+	if socks[0].Code == nil || *socks[0].Code != 1006 || socks[0].PageClosed {
+		t.Errorf("the socket the network loss broke: %+v, want 1006", socks[0])
+	}
+	// Exponential backoff with "equal jitter": attempt k waits between
+	// half and all of min(30 s, 1 s·2^k). Lower bounds only: load can make
+	// waits longer, never shorter.
+	for k := 1; k < len(socks); k++ {
+		floor := 500 * math.Pow(2, float64(k-1))
+		if gap := socks[k].OpenedAt - socks[k-1].ClosedAt; gap < floor-50 {
+			t.Errorf("retry %d came %.0f ms after the previous close, want at least %.0f ms", k, gap, floor)
+		}
+	}
+
+	// 3. The vendor refuses the key: the relay closes the feed with 1013.
+	// The page says so, stays signed in and retries with backoff; once the
+	// key works again it is live on a new socket and resubscribed.
+	if err := sim.SetKeys("not-" + testKey); err != nil {
+		t.Fatal(err)
+	}
+	sim.DropAll()
+	b.until("1013 shown", `document.getElementById('connection-status').dataset.state === 'reconnecting' && `+
+		chromeTextIncludes("connection-status", "not available right now"))
+	b.until("still signed in", b.appView())
+	socks = chromeEval[[]chromeSocketRecord](b, `window.__tg.sockets`)
+	if last := socks[len(socks)-1]; last.Code == nil || *last.Code != 1013 {
+		t.Errorf("the live socket's close: %+v, want 1013", last)
+	}
+	if err := sim.SetKeys(testKey); err != nil {
+		t.Fatal(err)
+	}
+	// The page waits at least 5 s after a 1013 and backs off further while
+	// the relay still refuses; the relay retries the vendor with its own
+	// backoff: allow for a few rounds of both.
+	b.untilWithin(90*time.Second, "live after the key works again", `document.getElementById('connection-status').dataset.state === 'live'`)
+	b.priceChanges("MSFT", b.price("MSFT"))
+	b.until("rows confirmed after resubscribe", `document.querySelectorAll('#ticker tr.pending').length === 0`)
+	// Backoff, not a loop: every socket after a 1013 opened at least the
+	// page's 5 s floor after that close (a lower bound, which load cannot
+	// break), and the session was checked before each try.
+	socks = chromeEval[[]chromeSocketRecord](b, `window.__tg.sockets`)
+	if len(socks) < 2 {
+		t.Errorf("the page opened %d WebSockets, want a new one after 1013", len(socks))
+	}
+	for i := 1; i < len(socks); i++ {
+		if prev := socks[i-1]; prev.Code != nil && *prev.Code == 1013 && socks[i].OpenedAt-prev.ClosedAt < 4900 {
+			t.Errorf("socket %d opened %.0f ms after a 1013 close, want at least 5 s", i, socks[i].OpenedAt-prev.ClosedAt)
+		}
+	}
+	if n := b.cap.requests("/auth/session"); n < len(socks) {
+		t.Errorf("%d session checks for %d sockets: the page must check the session before reconnecting", n, len(socks))
+	}
+	// 4. The page's socket breaks the message-rate policy: close 4008, a
+	// visible message, the session kept, and a slow retry.
+	b.do(chromedp.Evaluate[chromedp.Void](`for (let i = 0; i < 40; i++) window.__tg.last.send('{"action":"ping"}')`))
+	b.until("4008 shown", `document.getElementById('connection-status').dataset.state === 'reconnecting' && `+
+		chromeTextIncludes("connection-status", "too many messages"))
+	socks = chromeEval[[]chromeSocketRecord](b, `window.__tg.sockets`)
+	if last := socks[len(socks)-1]; last.Code == nil || *last.Code != 4008 {
+		t.Errorf("the last socket's close: %+v, want 4008", last)
+	}
+	if wait := chromeEval[string](b, `document.getElementById('connection-status').textContent`); !regexp.MustCompile(`Reconnecting in (3\d|[4-9]\d) s`).MatchString(wait) {
+		t.Errorf("after 4008 the page says %q, want a retry in 30 s or more", wait)
+	}
+	b.until("still signed in after 4008", b.appView())
+
+	b.cap.settled(t)
+	items, cv := b.snapshot("after feed loss", chromeCookieSet)
+	items = append(items, b.cap.items()...)
+	chromeCheckConsole(t, b, func(e *cdplog.Entry) bool {
+		// The tries while the network was cut.
+		return e.Source == cdplog.EntrySourceNetwork && strings.Contains(e.Text, "net::ERR_") &&
+			(strings.HasSuffix(e.URL, "/auth/session") || strings.Contains(e.Text, "/ws/demo"))
+	})
+	if err := inst.stop(); err != nil {
+		t.Fatal(err)
+	}
+	chromeCheckSecrets(t, items, inst.stderr.String(), []string{cv})
+}
+
+// TestBrowserLoginRateLimited: past the login limit the page shows the
+// server's Retry-After and keeps the button off.
+func TestBrowserLoginRateLimited(t *testing.T) {
+	chromeNeed(t)
+	inst := start(t, map[string]string{"TICKGATE_DEMO_KEY": testKey, "TICKGATE_DEMO_PASSWORD": testPassword,
+		"TICKGATE_LIMIT_LOGIN": "2/1m"})
+	b := chromeOpen(t, inst.url)
+	b.do(chromedp.Navigate(inst.url + "/"))
+	b.until("login form", b.loginView())
+	for i := range 2 {
+		b.signIn("demo", "wrong password")
+		b.until(fmt.Sprintf("wrong password %d", i+1), chromeTextIncludes("login-message", "Invalid username or password")+
+			` && !document.getElementById('login-submit').disabled`)
+		b.do(chromedp.Evaluate[chromedp.Void](`document.getElementById('login-message').textContent = ''`))
+	}
+	b.signIn("demo", testPassword)
+	b.until("429 shown", `/Too many sign-in attempts\. Try again in \d+ s\./.test(document.getElementById('login-message').textContent)`)
+	msg := chromeEval[string](b, `document.getElementById('login-message').textContent`)
+	x, ok := b.cap.find(func(x *chromeExchange) bool { return strings.HasSuffix(x.url, "/auth/login") && x.status == 429 })
+	if !ok {
+		t.Fatalf("no 429 recorded\n%s", b.cap.summary())
+	}
+	var retry string
+	for k, v := range x.respHeaders {
+		if strings.EqualFold(k, "Retry-After") {
+			retry = fmt.Sprint(v)
+		}
+	}
+	if retry == "" || !strings.Contains(msg, "in "+retry+" s") {
+		t.Errorf("the page says %q, the server's Retry-After is %q", msg, retry)
+	}
+	if !chromeEval[bool](b, `document.getElementById('login-submit').disabled`) {
+		t.Error("the sign-in button is enabled while the server refuses logins")
+	}
+	b.until("still on the login form", b.loginView())
+	chromeCheckConsole(t, b, func(e *cdplog.Entry) bool {
+		return strings.Contains(e.Text, "status of 429") && strings.HasSuffix(e.URL, "/auth/login")
+	})
+}
+
+// TestBrowserTeamConfig: the same page works, unedited, for a team's own
+// configuration: an upstream and two feeds with names of their choosing
+// (not "demo"), which the server writes into the page.
+func TestBrowserTeamConfig(t *testing.T) {
+	chromeNeed(t)
+	sim, err := marketsim.New(marketsim.Options{Keys: []string{testKey}, ConnCap: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sim.Close() })
+	if _, err := sim.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	hash, err := session.HashPassword(testPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(t.TempDir(), "tickgate.yaml")
+	writeFile(t, cfg, `upstreams:
+  acme:
+    base_url: `+sim.URL()+`
+    key: {secret: VENDOR_KEY, placement: "query:apikey"}
+    routes: [{paths: ["/v1/symbols", "/v1/quote/*"]}]
+feeds:
+  stocks:
+    url: `+sim.StreamURL()+`
+    key: {secret: VENDOR_KEY}
+    adapter: {preset: marketsim}
+  crypto:
+    url: `+sim.StreamURL()+`
+    key: {secret: VENDOR_KEY}
+    adapter: {preset: marketsim}
+`)
+	inst := start(t, map[string]string{"TICKGATE_CONFIG": cfg, "TICKGATE_USERS": "team:" + hash, "VENDOR_KEY": testKey})
+	b := chromeOpen(t, inst.url)
+	b.do(chromedp.Navigate(inst.url + "/"))
+	b.until("login form", b.loginView())
+	b.signIn("team", testPassword)
+	b.until("signed in", b.appView())
+
+	// The quote goes to the team's upstream.
+	b.typeInto("quote-symbol", "msft")
+	b.submit("quote-form")
+	b.until("MSFT quote", `document.querySelector('#quote-result [data-field=symbol]')?.textContent === 'MSFT'`)
+	if x, ok := b.cap.find(func(x *chromeExchange) bool { return strings.HasSuffix(x.url, "/api/acme/v1/quote/MSFT") }); !ok || x.status != 200 {
+		t.Errorf("the quote did not go to /api/acme/v1/quote/MSFT with 200: %+v\n%s", x.status, b.cap.summary())
+	}
+
+	// The ticker offers both feeds, the first by name selected, and uses it.
+	if got := chromeEval[string](b, `[...document.querySelectorAll('#feed-select option')].map((o) => o.value).join()`); got != "crypto,stocks" {
+		t.Errorf("feed choices = %q, want crypto,stocks", got)
+	}
+	b.until("feed choice shown", `!document.getElementById('feed-field').hidden`)
+	b.priceChanges("AAPL", b.price("AAPL"))
+
+	// Switching feeds: a new socket to /ws/stocks, the default symbols, live.
+	b.do(chromedp.Evaluate[chromedp.Void](`(() => {
+		const sel = document.getElementById('feed-select');
+		sel.value = 'stocks';
+		sel.dispatchEvent(new Event('change'));
+	})()`))
+	b.until("second socket", `window.__tg.sockets.length === 2`)
+	b.until("live on stocks", `document.getElementById('connection-status').dataset.state === 'live'`)
+	b.priceChanges("MSFT", b.price("MSFT"))
+	socks := chromeEval[[]chromeSocketRecord](b, `window.__tg.sockets`)
+	if !strings.HasSuffix(socks[0].URL, "/ws/crypto") || !strings.HasSuffix(socks[1].URL, "/ws/stocks") {
+		t.Errorf("sockets went to %s and %s, want /ws/crypto then /ws/stocks", socks[0].URL, socks[1].URL)
+	}
+	if socks[0].Code == nil || !socks[0].PageClosed {
+		t.Errorf("the first feed's socket was not closed by the page on the switch: %+v", socks[0])
+	}
+	items, cv := b.snapshot("signed in, team config", chromeCookieSet)
+	b.click("#logout")
+	b.until("signed out", b.loginView())
+	b.cap.settled(t)
+	items = append(items, b.cap.items()...)
+	chromeCheckConsole(t, b, nil)
+	if err := inst.stop(); err != nil {
+		t.Fatal(err)
+	}
+	chromeCheckSecrets(t, items, inst.stderr.String(), []string{cv})
+}
+
+// chromeScreenshot saves the signed-in page as a PNG when
+// TICKGATE_SCREENSHOT names a file (scripts/screenshot.sh sets it): the
+// README's picture comes from this test, so it shows what the test saw.
+func chromeScreenshot(t *testing.T, b *chromeTab) {
+	t.Helper()
+	path := os.Getenv("TICKGATE_SCREENSHOT")
+	if path == "" {
+		return
+	}
+	// Nothing that differs between runs but the prices: the countdown and
+	// times are real, the caret not shown.
+	b.do(chromedp.Evaluate[chromedp.Void](`document.activeElement && document.activeElement.blur()`))
+	ctx, cancel := context.WithTimeout(b.ctx, chromeWait)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wrote %s (%d bytes)", path, len(png))
 }

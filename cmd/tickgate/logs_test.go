@@ -304,6 +304,9 @@ func TestObservabilityEndToEnd(t *testing.T) {
 		}
 		if r["audit"] == true {
 			audits[r["msg"].(string)] = true
+			if strings.HasPrefix(r["msg"].(string), "ws ") && r["request_id"] == nil {
+				t.Errorf("WebSocket audit line without the upgrade's request id: %v", r)
+			}
 		}
 		if r["request_id"] == quoteID {
 			quoteLines++
@@ -328,7 +331,7 @@ func TestObservabilityEndToEnd(t *testing.T) {
 	if out := inst.stderr.String(); strings.Contains(out, "querymarker123") || strings.Contains(out, "wrong-password-123") {
 		t.Error("the log holds a query string or a failed password")
 	}
-	for _, want := range []string{"config loaded", "login failed", "login", "logout"} {
+	for _, want := range []string{"config loaded", "login failed", "login", "logout", "ws open", "ws subscribe", "ws close"} {
 		if !audits[want] {
 			t.Errorf("no audit line %q; audit lines: %v", want, audits)
 		}

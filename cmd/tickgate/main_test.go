@@ -79,7 +79,8 @@ func TestServeStartupFailures(t *testing.T) {
 	}{
 		{"bad setting", map[string]string{"TICKGATE_SESSION_IDLE": "forever"}, "TICKGATE_SESSION_IDLE"},
 		{"missing env file", map[string]string{"TICKGATE_ENV_FILE": "testdata/does-not-exist.env"}, "TICKGATE_ENV_FILE"},
-		{"public plain http", map[string]string{"TICKGATE_ADDR": "0.0.0.0:0"}, "plain HTTP"},
+		{"public plain http", map[string]string{"TICKGATE_ADDR": "0.0.0.0:0", "TICKGATE_PUBLIC_ORIGIN": "https://app.example.com"}, "plain HTTP"},
+		{"public address without origin", map[string]string{"TICKGATE_ADDR": "0.0.0.0:0", "TICKGATE_TRUSTED_PROXIES": "10.0.0.0/8"}, "TICKGATE_PUBLIC_ORIGIN: required"},
 		{"unknown command", nil, "unknown command"},
 	}
 	for _, tc := range tests {

@@ -525,7 +525,8 @@ func TestOIDCOffByDefault(t *testing.T) {
 			t.Errorf("GET %s without OIDC = %d %s, want 404 not_found", path, resp.StatusCode, body)
 		}
 	}
-	if resp, page := b.do("GET", "/", "", nil); resp.StatusCode != 200 || !strings.Contains(page, `<html lang="en">`) {
-		t.Errorf("page without OIDC: %d, want a plain <html lang=\"en\">", resp.StatusCode)
+	if resp, page := b.do("GET", "/", "", nil); resp.StatusCode != 200 || !strings.Contains(page, `<html lang="en" data-feeds=`) ||
+		strings.Contains(page, "data-sso-login=") {
+		t.Errorf("page without OIDC: %d, want <html> without data-sso-login", resp.StatusCode)
 	}
 }

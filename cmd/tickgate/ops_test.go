@@ -142,7 +142,7 @@ func TestGracefulShutdown(t *testing.T) {
 // it acceptable; the last is warned about.
 func TestInsecureHTTP(t *testing.T) {
 	t.Parallel()
-	base := map[string]string{"TICKGATE_ADDR": "0.0.0.0:8080", "TICKGATE_ADMIN_ADDR": "", "TICKGATE_DEMO_PUBLIC": "1"}
+	base := map[string]string{"TICKGATE_ADDR": "0.0.0.0:8080", "TICKGATE_ADMIN_ADDR": "", "TICKGATE_DEMO_PUBLIC": "1", "TICKGATE_PUBLIC_ORIGIN": "https://app.example.com"}
 	with := func(k, v string) map[string]string {
 		m := map[string]string{k: v}
 		for bk, bv := range base {
@@ -177,10 +177,11 @@ func TestDemoStaysOnLoopback(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{map[string]string{"TICKGATE_ADDR": "0.0.0.0:8080", "TICKGATE_TRUSTED_PROXIES": "10.0.0.0/8", "TICKGATE_ADMIN_ADDR": ""}, "TICKGATE_ADDR: demo mode listens only on loopback addresses"},
-		{map[string]string{"TICKGATE_ADDR": "[::]:8080", "TICKGATE_TRUSTED_PROXIES": "10.0.0.0/8", "TICKGATE_ADMIN_ADDR": ""}, "TICKGATE_ADDR: demo mode"},
-		{map[string]string{"TICKGATE_ADDR": ":8080", "TICKGATE_TRUSTED_PROXIES": "10.0.0.0/8", "TICKGATE_ADMIN_ADDR": ""}, "TICKGATE_ADDR: demo mode"},
+		{map[string]string{"TICKGATE_ADDR": "0.0.0.0:8080", "TICKGATE_TRUSTED_PROXIES": "10.0.0.0/8", "TICKGATE_ADMIN_ADDR": "", "TICKGATE_PUBLIC_ORIGIN": "https://app.example.com"}, "TICKGATE_ADDR: demo mode listens only on loopback addresses"},
+		{map[string]string{"TICKGATE_ADDR": "[::]:8080", "TICKGATE_TRUSTED_PROXIES": "10.0.0.0/8", "TICKGATE_ADMIN_ADDR": "", "TICKGATE_PUBLIC_ORIGIN": "https://app.example.com"}, "TICKGATE_ADDR: demo mode"},
+		{map[string]string{"TICKGATE_ADDR": ":8080", "TICKGATE_TRUSTED_PROXIES": "10.0.0.0/8", "TICKGATE_ADMIN_ADDR": "", "TICKGATE_PUBLIC_ORIGIN": "https://app.example.com"}, "TICKGATE_ADDR: demo mode"},
 		{map[string]string{"TICKGATE_ADMIN_ADDR": "0.0.0.0:9090"}, "TICKGATE_ADMIN_ADDR: demo mode"},
+		{map[string]string{"TICKGATE_ADDR": "0.0.0.0:8080", "TICKGATE_TRUSTED_PROXIES": "10.0.0.0/8"}, "TICKGATE_PUBLIC_ORIGIN: required when TICKGATE_ADDR"},
 		{map[string]string{"TICKGATE_DEMO_PUBLIC": "maybe"}, `TICKGATE_DEMO_PUBLIC: "maybe" is not 0 or 1`},
 	} {
 		_, stderr, err := runWith(t, []string{"check-config"}, tc.env, "")
@@ -188,7 +189,7 @@ func TestDemoStaysOnLoopback(t *testing.T) {
 			t.Errorf("%v: err=%v stderr=%q, want %q", tc.env, err, stderr, tc.want)
 		}
 	}
-	public := map[string]string{"TICKGATE_ADDR": "0.0.0.0:8080", "TICKGATE_TRUSTED_PROXIES": "10.0.0.0/8", "TICKGATE_ADMIN_ADDR": "", "TICKGATE_DEMO_PUBLIC": "1"}
+	public := map[string]string{"TICKGATE_ADDR": "0.0.0.0:8080", "TICKGATE_TRUSTED_PROXIES": "10.0.0.0/8", "TICKGATE_ADMIN_ADDR": "", "TICKGATE_DEMO_PUBLIC": "1", "TICKGATE_PUBLIC_ORIGIN": "https://app.example.com"}
 	if out, stderr, err := runWith(t, []string{"check-config"}, public, ""); err != nil || !strings.HasPrefix(out, "ok: demo mode") {
 		t.Fatalf("TICKGATE_DEMO_PUBLIC=1: err=%v out=%q stderr=%q", err, out, stderr)
 	}
@@ -208,5 +209,28 @@ func TestDemoStaysOnLoopback(t *testing.T) {
 	}
 	if seen[0] == seen[1] || len(seen[0]) < 20 {
 		t.Fatalf("demo passwords of two starts: %d and %d characters, equal=%v", len(seen[0]), len(seen[1]), seen[0] == seen[1])
+	}
+}
+
+// TestCheckConfigOpensWhatServeOpens: an ok from check-config means serve
+// gets as far as listening: the certificate files and the session store
+// are opened too.
+func TestCheckConfigOpensWhatServeOpens(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"TICKGATE_TLS_CERT": dir + "/missing.pem", "TICKGATE_TLS_KEY": dir + "/missing-key.pem"}, "TICKGATE_TLS_CERT / TICKGATE_TLS_KEY: open " + dir + "/missing.pem"},
+		{map[string]string{"TICKGATE_SESSION_STORE": "redis", "TICKGATE_REDIS_URL": "redis://127.0.0.1:1/0"}, "TICKGATE_REDIS_URL: session store not answering"},
+		{map[string]string{"TICKGATE_DEMO_VENDOR_URL": "http://127.0.0.1:7070"}, "secret TICKGATE_DEMO_KEY"},
+		{map[string]string{"TICKGATE_DEMO_PASSWORD": "short"}, "TICKGATE_DEMO_PASSWORD: shorter than 8 characters"},
+	} {
+		tc.env["TICKGATE_ADMIN_ADDR"] = ""
+		_, stderr, err := runWith(t, []string{"check-config"}, tc.env, "")
+		if err == nil || !strings.Contains(stderr, tc.want) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("%v: err=%v stderr=%q, want one line with %q", tc.env, err, stderr, tc.want)
+		}
 	}
 }

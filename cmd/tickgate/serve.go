@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -37,6 +39,8 @@ type setup struct {
 	cache    *secrets.Cache
 	users    *session.Users
 	demoKey  secrets.Value
+	// upstreamCAs verifies vendor certificates (nil: system roots).
+	upstreamCAs *x509.CertPool
 	// demoPassword is set only when it was generated and must be shown.
 	demoPassword string
 	closers      []func()
@@ -79,8 +83,16 @@ func load(ctx context.Context, env environment, log *slog.Logger, red *logging.R
 	} else if st.file, err = config.Load(s.ConfigFile, env.get); err != nil {
 		addErr(err)
 	}
+	if st.upstreamCAs, err = loadUpstreamCAs(s.UpstreamCAFile); err != nil {
+		problems.Addf("%v", err)
+	}
 	if !s.PlainHTTPAllowed() {
 		problems.Addf("TICKGATE_ADDR: plain HTTP on a non-loopback address; set TICKGATE_TLS_CERT and TICKGATE_TLS_KEY, or TICKGATE_TRUSTED_PROXIES for a TLS-terminating proxy (TICKGATE_INSECURE_HTTP=1 for local network development only)")
+	}
+	for _, pfx := range s.TrustedProxies {
+		if pfx.Bits() < 8 {
+			log.Warn("TICKGATE_TRUSTED_PROXIES trusts a very wide range: any client in it chooses its own address and HTTPS status through X-Forwarded-For / -Proto; list only your load balancers' subnets", "prefix", pfx.String())
+		}
 	}
 	if s.PlainHTTPExposed() {
 		log.Warn("INSECURE: TICKGATE_INSECURE_HTTP=1 serves plain HTTP on a non-loopback address; passwords and session cookies cross the network unencrypted. Never use this in production.", "addr", s.Addr)
@@ -106,6 +118,9 @@ func load(ctx context.Context, env environment, log *slog.Logger, red *logging.R
 		}
 	}
 	if st.users != nil && st.demo {
+		if n := len(s.DemoPassword); n > 0 && n < 8 {
+			problems.Addf("TICKGATE_DEMO_PASSWORD: shorter than 8 characters (hash-password asks as much of real users)")
+		}
 		pw := s.DemoPassword
 		if pw == "" {
 			pw = rand.Text()
@@ -150,9 +165,11 @@ func load(ctx context.Context, env environment, log *slog.Logger, red *logging.R
 		provider = p
 	}
 	if provider != nil {
-		if st.demo {
+		if st.demo && s.DemoVendorURL == "" {
 			// The demo key is a secret like any other: from the provider
-			// when set there, otherwise random for this run.
+			// when set there, otherwise random for this run (the
+			// in-process marketsim is keyed with it). A marketsim of
+			// TICKGATE_DEMO_VENDOR_URL has its own key: it must be given.
 			provider = &demoKeyProvider{Provider: provider, fallback: secrets.NewValue(rand.Text())}
 		}
 		st.cache = secrets.NewCache(provider, secrets.CacheConfig{
@@ -340,6 +357,11 @@ func serve(ctx context.Context, env environment, stderr io.Writer) error {
 		return err
 	}
 	defer closeLimitStores()
+	budgets, closeBudgets, err := openBudgetStore(ctx, st.settings, st.file)
+	if err != nil {
+		return err
+	}
+	defer closeBudgets()
 
 	a, err := app.New(app.Config{
 		Settings:      st.settings,
@@ -352,6 +374,8 @@ func serve(ctx context.Context, env environment, stderr io.Writer) error {
 		Registry:      reg,
 		Metrics:       m,
 		LimitStores:   limitStores,
+		Budgets:       budgets,
+		UpstreamCAs:   st.upstreamCAs,
 		NewOIDC:       oidcLogin(ctx, st.settings, st.cache, log, m),
 	})
 	if err != nil {
@@ -483,6 +507,18 @@ func checkConfig(ctx context.Context, env environment, stdout, stderr io.Writer)
 	oidcLine, err := checkOIDC(ctx, st, log)
 	if err != nil {
 		return printProblems(stderr, err)
+	}
+	// What serve opens before it listens: the certificate and the
+	// session store, so an ok here means serve gets as far as listening.
+	if st.settings.TLS() {
+		if _, err := tls.LoadX509KeyPair(st.settings.TLSCert, st.settings.TLSKey); err != nil {
+			return printProblems(stderr, fmt.Errorf("TICKGATE_TLS_CERT / TICKGATE_TLS_KEY: %w", err))
+		}
+	}
+	if store, _, err := openStore(ctx, st.settings, log); err != nil {
+		return printProblems(stderr, err)
+	} else {
+		_ = store.Close()
 	}
 	if st.settings.PlainHTTPExposed() {
 		fmt.Fprintln(stderr, "tickgate: warning: TICKGATE_INSECURE_HTTP=1 serves plain HTTP on a non-loopback address; passwords and session cookies would cross the network unencrypted")

@@ -13,9 +13,11 @@
 // The small pure helpers at the top are exported so that they can be unit
 // tested outside a browser (frontend/testdata/app.test.mjs).
 
-// Where the demo upstream and feed live (DESIGN 1.2, 1.4).
-const QUOTE_PATH = '/api/demo/v1/quote/';
-const FEED_PATH = '/ws/demo';
+// Which feeds (/ws/{feed}) and which quote route (/api/{upstream}/...) to
+// use is not written here: the server marks the page's <html> element with
+// data-feeds="demo" and data-quote-path="/api/demo/v1/quote/{symbol}" for
+// its own configuration (see pageConfig), so the same file works for any
+// set of upstreams and feeds (DESIGN 1.4, 6).
 
 // Symbols the ticker starts with after each sign-in.
 const DEFAULT_SYMBOLS = ['AAPL', 'MSFT'];
@@ -176,9 +178,30 @@ export function ssoLoginPath(value) {
   return typeof value === 'string' && /^\/[A-Za-z0-9_.\/-]*$/.test(value) && !value.startsWith('//') ? value : '';
 }
 
-/** wsURL is the feed's address on the page's own origin: wss: under https. */
-export function wsURL(loc, path = FEED_PATH) {
-  return `${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.host}${path}`;
+/** wsURL is a feed's address on the page's own origin: wss: under https. */
+export function wsURL(loc, feed) {
+  return `${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.host}/ws/${encodeURIComponent(feed)}`;
+}
+
+const FEED_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+
+/** pageConfig reads the server's settings from the <html> element's
+ *  dataset: {feeds: [names, default first], quotePath: '/api/...{symbol}'
+ *  or ''}. Anything that does not look right is left out, so the page only
+ *  ever talks to its own origin's /ws/ and /api/ routes. */
+export function pageConfig(dataset) {
+  const feeds = [];
+  for (const name of String(dataset?.feeds ?? '').split(/\s+/)) {
+    if (FEED_NAME.test(name) && !feeds.includes(name)) feeds.push(name);
+  }
+  const q = String(dataset?.quotePath ?? '');
+  const ok = q.startsWith('/api/') && q.split('{symbol}').length === 2 && /^[A-Za-z0-9_.\/{}-]+$/.test(q);
+  return { feeds, quotePath: ok ? q : '' };
+}
+
+/** quoteURL fills the quote path template with a symbol. */
+export function quoteURL(template, sym) {
+  return template.replace('{symbol}', encodeURIComponent(sym));
 }
 
 // ---------------------------------------------------------------------------
@@ -201,6 +224,10 @@ function start(doc, win) {
     sso: $('sso'),
     ssoLogin: $('sso-login'),
     appView: $('app-view'),
+    quoteCard: $('quote-card'),
+    tickerCard: $('ticker-card'),
+    feedField: $('feed-field'),
+    feedSelect: $('feed-select'),
     idleNotice: $('idle-notice'),
     stillHere: $('still-here'),
     quoteForm: $('quote-form'),
@@ -211,11 +238,15 @@ function start(doc, win) {
     subscribeForm: $('subscribe-form'),
     subscribeSymbol: $('subscribe-symbol'),
     tickerMessage: $('ticker-message'),
+    tickerAnnounce: $('ticker-announce'),
     ticker: $('ticker'),
     tickerEmpty: $('ticker-empty'),
   };
 
+  const config = pageConfig(doc.documentElement.dataset);
+
   const state = {
+    feed: config.feeds[0] ?? '', // the feed the ticker shows
     // Bumped whenever the page switches between signed in and signed out, so
     // that answers to requests made before the switch are dropped.
     generation: 0,
@@ -357,10 +388,7 @@ function start(doc, win) {
     ui.account.hidden = false;
     ui.logout.disabled = false;
 
-    state.symbols = [];
-    state.rows.clear();
-    ui.ticker.replaceChildren();
-    for (const sym of DEFAULT_SYMBOLS) addSymbol(sym);
+    resetTicker();
 
     state.tickTimer = win.setInterval(updateExpiry, 1000);
     state.refreshTimer = win.setInterval(refreshSession, SESSION_REFRESH_MS);
@@ -390,6 +418,7 @@ function start(doc, win) {
     ui.quoteSymbol.value = '';
     ui.subscribeSymbol.value = '';
     setMessage(ui.tickerMessage, '');
+    announce('');
     ui.user.textContent = '';
     ui.expiry.textContent = '';
     delete ui.expiry.dataset.idleExpiresAt;
@@ -516,8 +545,8 @@ function start(doc, win) {
       if (state.ready && (await ping())) {
         await refreshSession();
       }
-      if (gen === state.generation && !ui.idleNotice.hidden) {
-        const r = await request('GET', `${QUOTE_PATH}${encodeURIComponent(DEFAULT_SYMBOLS[0])}`);
+      if (gen === state.generation && !ui.idleNotice.hidden && config.quotePath) {
+        const r = await request('GET', quoteURL(config.quotePath, DEFAULT_SYMBOLS[0]));
         if (r.status === 401 && gen === state.generation) {
           signOut('Your session has expired. Please sign in again.');
           return;
@@ -590,7 +619,7 @@ function start(doc, win) {
     const gen = state.generation;
     setBusy(ui.quoteSubmit, true);
     try {
-      const r = await request('GET', QUOTE_PATH + encodeURIComponent(sym));
+      const r = await request('GET', quoteURL(config.quotePath, sym));
       if (gen !== state.generation) return;
       if (r.status === 200 && r.data && typeof r.data === 'object' && !Array.isArray(r.data)) {
         renderQuote(r.data, sym);
@@ -648,7 +677,7 @@ function start(doc, win) {
     tr.append(name, cells.last, cells.bid, cells.ask, cells.time, action);
     ui.ticker.append(tr);
     state.symbols.push(sym);
-    state.rows.set(sym, { tr, cells, price: null, confirmed: false });
+    state.rows.set(sym, { tr, cells, price: null, confirmed: false, announced: false });
     ui.tickerEmpty.hidden = true;
   }
 
@@ -665,6 +694,11 @@ function start(doc, win) {
     if (row.confirmed) return;
     row.confirmed = true;
     row.tr.classList.remove('pending');
+  }
+
+  // announce tells screen readers about a change to the ticker's rows.
+  function announce(text) {
+    ui.tickerAnnounce.textContent = text;
   }
 
   function applyTick(tick) {
@@ -710,6 +744,7 @@ function start(doc, win) {
 
   function unsubscribe(sym) {
     removeSymbol(sym);
+    announce(`${sym} removed from the ticker.`);
     if (state.ready) send({ action: 'unsubscribe', symbols: [sym] });
   }
 
@@ -751,13 +786,36 @@ function start(doc, win) {
     for (const finish of [...state.pongWaiters]) finish(ok);
   }
 
+  // resetTicker starts the ticker over with the default symbols.
+  function resetTicker() {
+    state.symbols = [];
+    state.rows.clear();
+    state.pendingSubscribes = [];
+    ui.ticker.replaceChildren();
+    for (const sym of DEFAULT_SYMBOLS) addSymbol(sym);
+  }
+
+  // onFeedChange moves the ticker to another of the server's feeds: a new
+  // socket, and the default symbols (symbols differ between vendors).
+  function onFeedChange() {
+    if (!config.feeds.includes(ui.feedSelect.value) || ui.feedSelect.value === state.feed) return;
+    state.feed = ui.feedSelect.value;
+    if (!state.signedIn) return;
+    win.clearTimeout(state.reconnectTimer);
+    closeSocket(1000, 'feed changed');
+    state.attempt = 0;
+    setMessage(ui.tickerMessage, '');
+    resetTicker();
+    connect();
+  }
+
   function connect() {
-    if (!state.signedIn || state.socket) return;
+    if (!state.signedIn || state.socket || !state.feed) return;
     win.clearTimeout(state.reconnectTimer);
     setStatus('connecting', 'Connecting…');
     let ws;
     try {
-      ws = new WebSocket(wsURL(win.location));
+      ws = new WebSocket(wsURL(win.location, state.feed));
     } catch {
       scheduleReconnect(1006);
       return;
@@ -868,7 +926,12 @@ function start(doc, win) {
       if (typeof s !== 'string') continue;
       const sym = s.toUpperCase();
       const row = state.rows.get(sym);
-      if (row) confirmRow(row);
+      if (row) {
+        confirmRow(row);
+        // Once per symbol, not again on every resubscribe after a reconnect.
+        if (!row.announced) announce(`${sym} is in the ticker.`);
+        row.announced = true;
+      }
       for (const pending of state.pendingSubscribes) pending.delete(sym);
     }
     state.pendingSubscribes = state.pendingSubscribes.filter((p) => p.size > 0);
@@ -905,6 +968,19 @@ function start(doc, win) {
   ui.quoteForm.addEventListener('submit', onQuote);
   ui.subscribeForm.addEventListener('submit', onSubscribe);
   ui.stillHere.addEventListener('click', onStillHere);
+  ui.feedSelect.addEventListener('change', onFeedChange);
+
+  // The server's configuration: no quote route, no quote card; no feed, no
+  // ticker; a choice of feeds only when there is more than one.
+  ui.quoteCard.hidden = !config.quotePath;
+  ui.tickerCard.hidden = !state.feed;
+  for (const name of config.feeds) {
+    const option = doc.createElement('option');
+    option.value = name;
+    option.textContent = name;
+    ui.feedSelect.append(option);
+  }
+  ui.feedField.hidden = config.feeds.length < 2;
   // Back online: do not wait out the backoff.
   win.addEventListener('online', () => {
     if (state.signedIn && !state.socket) {

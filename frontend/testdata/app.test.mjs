@@ -15,6 +15,8 @@ import {
   tickFromMessage,
   toDate,
   wsURL,
+  pageConfig,
+  quoteURL,
 } from './app.mjs';
 
 const low = () => 0;
@@ -142,8 +144,29 @@ test('tickFromMessage reads marketsim trades and quotes', () => {
 });
 
 test('wsURL follows the page scheme and host', () => {
-  assert.equal(wsURL({ protocol: 'https:', host: 'app.example.com' }), 'wss://app.example.com/ws/demo');
-  assert.equal(wsURL({ protocol: 'http:', host: '127.0.0.1:8080' }), 'ws://127.0.0.1:8080/ws/demo');
+  assert.equal(wsURL({ protocol: 'https:', host: 'app.example.com' }, 'demo'), 'wss://app.example.com/ws/demo');
+  assert.equal(wsURL({ protocol: 'http:', host: '127.0.0.1:8080' }, 'fx-1'), 'ws://127.0.0.1:8080/ws/fx-1');
+});
+
+test('pageConfig reads the feeds and quote path the server set', () => {
+  assert.deepEqual(pageConfig({ feeds: 'demo', quotePath: '/api/demo/v1/quote/{symbol}' }), {
+    feeds: ['demo'],
+    quotePath: '/api/demo/v1/quote/{symbol}',
+  });
+  assert.deepEqual(pageConfig({ feeds: ' prices  fx prices ', quotePath: '' }), { feeds: ['prices', 'fx'], quotePath: '' });
+  assert.deepEqual(pageConfig({}), { feeds: [], quotePath: '' });
+  assert.deepEqual(pageConfig(undefined), { feeds: [], quotePath: '' });
+  // Anything that could leave the origin or the /api/ routes is dropped.
+  for (const bad of ['https://evil.example/{symbol}', '//evil/api/{symbol}', '/auth/{symbol}', '/api/x', '/api/{symbol}/{symbol}', '/api/x?y={symbol}']) {
+    assert.equal(pageConfig({ feeds: 'demo', quotePath: bad }).quotePath, '', bad);
+  }
+  assert.deepEqual(pageConfig({ feeds: 'Demo ../x a/b ok' }).feeds, ['ok']);
+});
+
+test('quoteURL escapes the symbol', () => {
+  assert.equal(quoteURL('/api/demo/v1/quote/{symbol}', 'AAPL'), '/api/demo/v1/quote/AAPL');
+  assert.equal(quoteURL('/api/demo/v1/quote/{symbol}', 'A/B?C'), '/api/demo/v1/quote/A%2FB%3FC');
+  assert.equal(quoteURL('/api/u/{symbol}/last', 'BRK.B'), '/api/u/BRK.B/last');
 });
 
 test('ssoLoginPath accepts only plain same-origin paths', () => {

@@ -31,6 +31,7 @@ type Store struct {
 	mu      sync.RWMutex
 	entries map[string]entry
 	byUser  map[string]map[string]struct{} // user → keys of entries
+	values  map[string]valueEntry          // session.Values
 	closed  bool
 
 	stop      chan struct{}
@@ -43,10 +44,16 @@ type entry struct {
 	deadline time.Time
 }
 
+type valueEntry struct {
+	val      []byte
+	deadline time.Time // zero: none
+}
+
 var (
 	_ session.Store       = (*Store)(nil)
 	_ session.MultiGetter = (*Store)(nil)
 	_ session.UserIndex   = (*Store)(nil)
+	_ session.Values      = (*Store)(nil)
 )
 
 // New returns a Store and starts its sweeper.
@@ -64,6 +71,7 @@ func New(cfg Config) (*Store, error) {
 		now:     cfg.Now,
 		entries: map[string]entry{},
 		byUser:  map[string]map[string]struct{}{},
+		values:  map[string]valueEntry{},
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
@@ -92,6 +100,11 @@ func (s *Store) removeExpired() {
 	for k, e := range s.entries {
 		if !now.Before(e.deadline) {
 			s.remove(k)
+		}
+	}
+	for k, v := range s.values {
+		if !v.deadline.IsZero() && !now.Before(v.deadline) {
+			delete(s.values, k)
 		}
 	}
 }
@@ -126,6 +139,11 @@ func (s *Store) Create(_ context.Context, rec session.Record, ttl time.Duration)
 		return session.ErrExists
 	}
 	s.remove(rec.Key) // an expired entry not yet swept
+	// The caller's slice stays the caller's.
+	rec.Roles = slices.Clip(slices.Clone(rec.Roles))
+	if len(rec.Roles) == 0 {
+		rec.Roles = nil
+	}
 	s.entries[rec.Key] = entry{rec: rec, deadline: now.Add(ttl)}
 	keys := s.byUser[rec.User]
 	if keys == nil {
@@ -253,6 +271,7 @@ func (s *Store) Close() error {
 		s.closed = true
 		s.entries = nil
 		s.byUser = nil
+		s.values = nil
 		s.mu.Unlock()
 	})
 	return nil

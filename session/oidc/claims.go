@@ -1,10 +1,59 @@
 package oidc
 
 import (
+	"slices"
 	"strings"
 
+	"github.com/tickgate/tickgate/config"
 	"github.com/tickgate/tickgate/session"
 )
+
+// roles returns the user's roles from the RolesClaim of verified claims:
+// the valid role names among its values, sorted, without duplicates, at
+// most config.MaxRoles; ignored counts the values that were dropped.
+func (l *Login) roles(claims map[string]any) (roles []string, ignored int) {
+	if l.rolesClaim == "" {
+		return nil, 0
+	}
+	var v any = claims
+	for _, part := range strings.Split(l.rolesClaim, ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, 0
+		}
+		v = m[part]
+	}
+	var vals []string
+	switch v := v.(type) {
+	case string:
+		vals = strings.FieldsFunc(v, func(r rune) bool { return r == ' ' || r == ',' })
+	case []any:
+		for _, e := range v {
+			if s, ok := e.(string); ok {
+				vals = append(vals, s)
+			} else {
+				ignored++
+			}
+		}
+	case nil:
+	default:
+		return nil, 1
+	}
+	for _, s := range vals {
+		if config.ValidRole(s) {
+			roles = append(roles, s)
+		} else {
+			ignored++
+		}
+	}
+	slices.Sort(roles)
+	roles = slices.Compact(roles)
+	if len(roles) > config.MaxRoles {
+		ignored += len(roles) - config.MaxRoles
+		roles = roles[:config.MaxRoles]
+	}
+	return roles, ignored
+}
 
 // identify returns the tickgate user name for verified ID token claims, or
 // the reason (for the audit line) why the user may not log in; user is

@@ -184,7 +184,17 @@ func (l *Login) Callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	if _, err := l.sessions.Establish(w, r, user, "oidc"); err != nil {
+	if rs, ok := l.sessions.(RoleSessions); ok && l.rolesClaim != "" {
+		roles, ignored := l.roles(claims)
+		if ignored > 0 {
+			l.log.LogAttrs(r.Context(), slog.LevelInfo, "oidc: role claim values ignored (not role names)",
+				slog.String("user", user), slog.Int("ignored", ignored))
+		}
+		_, err = rs.EstablishWithRoles(w, r, user, "oidc", roles)
+	} else {
+		_, err = l.sessions.Establish(w, r, user, "oidc")
+	}
+	if err != nil {
 		if errors.Is(err, session.ErrInvalidUsername) {
 			l.fail(w, r, CodeForbidden, "invalid_username", slog.String("subject", bounded(idt.Subject)))
 			return

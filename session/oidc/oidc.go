@@ -44,6 +44,13 @@ type Sessions interface {
 	ClientIP(r *http.Request) string
 }
 
+// RoleSessions is implemented by Sessions that keep roles in the session
+// (*session.Manager does). With Config.RolesClaim set, Callback starts
+// the session through it.
+type RoleSessions interface {
+	EstablishWithRoles(w http.ResponseWriter, r *http.Request, user, method string, roles []string) (*session.Session, error)
+}
+
 var _ Sessions = (*session.Manager)(nil)
 
 // Config configures a Login. IssuerURL, ClientID, ClientSecret, RedirectURL
@@ -71,6 +78,13 @@ type Config struct {
 	// [A-Za-z0-9._@-]); a user whose value does not is refused (403).
 	// When it is "email", email_verified must be true.
 	UsernameClaim string
+	// RolesClaim, when set, is the ID token claim holding the user's
+	// tickgate roles: a JSON array of strings, or one string of roles
+	// separated by spaces or commas. A dotted name reaches into nested
+	// objects (Keycloak's "realm_access.roles"). Values that are not role
+	// names (config.ValidRole) are ignored; a missing claim gives no
+	// roles. It takes effect when Sessions implement RoleSessions.
+	RolesClaim string
 	// AllowedUsers are user names (values of UsernameClaim, compared
 	// case-insensitively) that may log in.
 	AllowedUsers []string
@@ -109,6 +123,7 @@ type Login struct {
 	endSession    string
 	clientID      string
 	usernameClaim string
+	rolesClaim    string
 	allowUsers    map[string]bool
 	allowDomains  map[string]bool
 	allowAny      bool
@@ -158,6 +173,11 @@ func New(ctx context.Context, cfg Config) (*Login, error) {
 	}
 	if cfg.UsernameClaim == "" {
 		cfg.UsernameClaim = DefaultUsernameClaim
+	}
+	if cfg.RolesClaim != "" {
+		if strings.ContainsAny(cfg.RolesClaim, " \t\r\n") || strings.HasPrefix(cfg.RolesClaim, ".") || strings.HasSuffix(cfg.RolesClaim, ".") || strings.Contains(cfg.RolesClaim, "..") {
+			bad("RolesClaim: %q is not a claim name", cfg.RolesClaim)
+		}
 	}
 	allowUsers := map[string]bool{}
 	for _, u := range cfg.AllowedUsers {
@@ -245,6 +265,7 @@ func New(ctx context.Context, cfg Config) (*Login, error) {
 		endSession:    endSession,
 		clientID:      cfg.ClientID,
 		usernameClaim: cfg.UsernameClaim,
+		rolesClaim:    cfg.RolesClaim,
 		allowUsers:    allowUsers,
 		allowDomains:  allowDomains,
 		allowAny:      cfg.AllowAnyUser,

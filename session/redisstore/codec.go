@@ -18,7 +18,25 @@ const (
 	fieldCreatedAt = "c"
 	fieldLastSeen  = "l"
 	fieldExpiresAt = "e"
+	// fieldRoles holds the roles joined by commas ("" for none). It is
+	// optional: records written before roles existed lack it and read
+	// back with no roles.
+	fieldRoles = "r"
 )
+
+// recordFields are the fields Get reads, in decodeRecord's order.
+var recordFields = []string{fieldUser, fieldCreatedAt, fieldLastSeen, fieldExpiresAt, fieldRoles}
+
+// joinRoles encodes roles for fieldRoles; role names never hold commas.
+func joinRoles(roles []string) string { return strings.Join(roles, ",") }
+
+// splitRoles decodes fieldRoles; "" is no roles (nil).
+func splitRoles(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
 
 // appendTime appends t as decimal Unix seconds with up to nine fractional
 // digits, trailing zeros dropped ("1700000000", "1700000000.123",
@@ -103,7 +121,7 @@ func digits(s string) bool {
 	return true
 }
 
-// numFields is the number of fields in a record hash.
+// numFields is the number of required fields in a record hash.
 const numFields = 4
 
 // fieldName returns the name of the i-th field of an HMGET reply.
@@ -111,12 +129,24 @@ func fieldName(i int) string {
 	return [numFields]string{fieldUser, fieldCreatedAt, fieldLastSeen, fieldExpiresAt}[i]
 }
 
-// decodeRecord turns the reply to HMGET key u c l e into the record
+// decodeRecord turns the reply to HMGET key u c l e [r] into the record
 // stored under key. found is false when every field is missing (no such
-// key). Errors wrap ErrMalformedRecord and never name the key.
+// key). The roles field is optional. Errors wrap ErrMalformedRecord and
+// never name the key.
 func decodeRecord(key string, vals []any) (rec session.Record, found bool, err error) {
-	if len(vals) != numFields {
+	if len(vals) != numFields && len(vals) != numFields+1 {
 		return session.Record{}, false, fmt.Errorf("%w: %d fields", ErrMalformedRecord, len(vals))
+	}
+	var roles []string
+	if len(vals) == numFields+1 {
+		switch v := vals[numFields].(type) {
+		case nil:
+		case string:
+			roles = splitRoles(v)
+		default:
+			return session.Record{}, false, fmt.Errorf("%w: field %s has type %T", ErrMalformedRecord, fieldRoles, v)
+		}
+		vals = vals[:numFields]
 	}
 	var strs [numFields]string
 	missing := 0
@@ -131,6 +161,9 @@ func decodeRecord(key string, vals []any) (rec session.Record, found bool, err e
 		}
 	}
 	if missing == len(vals) {
+		if roles != nil {
+			return session.Record{}, false, fmt.Errorf("%w: field %s without a record", ErrMalformedRecord, fieldRoles)
+		}
 		return session.Record{}, false, nil
 	}
 	for i, v := range vals {
@@ -138,7 +171,7 @@ func decodeRecord(key string, vals []any) (rec session.Record, found bool, err e
 			return session.Record{}, false, fmt.Errorf("%w: field %s missing", ErrMalformedRecord, fieldName(i))
 		}
 	}
-	rec = session.Record{Key: key, User: strs[0]}
+	rec = session.Record{Key: key, User: strs[0], Roles: roles}
 	for i, dst := range []*time.Time{&rec.CreatedAt, &rec.LastSeen, &rec.ExpiresAt} {
 		if *dst, err = parseTime(strs[i+1]); err != nil {
 			return session.Record{}, false, fmt.Errorf("%w: field %s: %w", ErrMalformedRecord, fieldName(i+1), err)

@@ -41,7 +41,7 @@ func (s *Store) Create(ctx context.Context, rec session.Record, ttl time.Duratio
 		}
 	}
 	n, err := s.scripts.create.Run(ctx, s.client, []string{s.recordKey(rec.Key)},
-		rec.User, formatTime(rec.CreatedAt), formatTime(rec.LastSeen), formatTime(rec.ExpiresAt), ms).Int()
+		rec.User, formatTime(rec.CreatedAt), formatTime(rec.LastSeen), formatTime(rec.ExpiresAt), ms, joinRoles(rec.Roles)).Int()
 	switch {
 	case err != nil:
 		return fail(op, err)
@@ -62,7 +62,7 @@ func (s *Store) Get(ctx context.Context, key string) (session.Record, error) {
 	}
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
-	vals, err := s.client.HMGet(ctx, s.recordKey(key), fieldUser, fieldCreatedAt, fieldLastSeen, fieldExpiresAt).Result()
+	vals, err := s.client.HMGet(ctx, s.recordKey(key), recordFields...).Result()
 	if err != nil {
 		return session.Record{}, fail(op, err)
 	}
@@ -108,7 +108,7 @@ func (s *Store) getBatch(ctx context.Context, keys []string, out map[string]sess
 	cmds := make([]*redis.SliceCmd, len(valid))
 	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, k := range valid {
-			cmds[i] = p.HMGet(ctx, s.recordKey(k), fieldUser, fieldCreatedAt, fieldLastSeen, fieldExpiresAt)
+			cmds[i] = p.HMGet(ctx, s.recordKey(k), recordFields...)
 		}
 		return nil
 	})

@@ -8,11 +8,13 @@ import "github.com/redis/go-redis/v9"
 // index is safe.
 
 // createSrc stores a record unless its key exists (SET NX, for a hash).
-// KEYS[1] record; ARGV user, created, last seen, expires, ttl (ms).
+// KEYS[1] record; ARGV user, created, last seen, expires, ttl (ms),
+// roles (comma separated; the field is left out when there are none).
 // Returns 1 when stored, 0 when the key exists.
 const createSrc = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'u', ARGV[1], 'c', ARGV[2], 'l', ARGV[3], 'e', ARGV[4])
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'r', ARGV[6]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return 1
 `

@@ -68,6 +68,11 @@ func Run(t *testing.T, newStore func(t *testing.T) session.Store) {
 		{"PingClose", testPingClose},
 		{"DeleteUser", testDeleteUser},
 		{"DeleteUserReusedKey", testDeleteUserReusedKey},
+		{"Roles", testRoles},
+		{"Values", testValues},
+		{"ValueExpiry", testValueExpiry},
+		{"TakeValueOnce", testTakeValueOnce},
+		{"ValuesInvalid", testValuesInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -153,6 +158,8 @@ func equalRecords(a, b session.Record) error {
 		return errors.New("record: Key differs")
 	case a.User != b.User:
 		return fmt.Errorf("record: User = %q, want %q", a.User, b.User)
+	case !slices.Equal(a.Roles, b.Roles):
+		return fmt.Errorf("record: Roles = %q, want %q", a.Roles, b.Roles)
 	case !a.CreatedAt.Equal(b.CreatedAt):
 		return fmt.Errorf("record: CreatedAt = %v, want %v", a.CreatedAt, b.CreatedAt)
 	case !a.LastSeen.Equal(b.LastSeen):
