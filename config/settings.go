@@ -540,6 +540,12 @@ func oidcFromEnv(get func(string) string, origins []string, p *Problems) OIDCSet
 	if err := checkOIDCURL(o.Issuer); err != nil {
 		p.Addf("TICKGATE_OIDC_ISSUER: %v", err)
 	}
+	if len(o.AllowedDomains) > 0 && o.UsernameClaim != "email" {
+		// Domain admission checks the verified email; a name from another
+		// claim (preferred_username, which some providers let users edit)
+		// could be anyone's, a local user's included.
+		p.Addf("TICKGATE_OIDC_USERNAME_CLAIM: must be email when TICKGATE_OIDC_ALLOWED_DOMAINS admits users (it is %q): the name must be the verified address the domain was checked on", o.UsernameClaim)
+	}
 	if o.ClientID == "" {
 		p.Addf("TICKGATE_OIDC_CLIENT_ID: required with TICKGATE_OIDC_ISSUER")
 	}

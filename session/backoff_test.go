@@ -1,6 +1,7 @@
 package session_test
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -123,5 +124,45 @@ func TestLoginBackoffDisabled(t *testing.T) {
 		if w.Code != http.StatusUnauthorized {
 			t.Fatalf("attempt %d: %d, want 401 (no backoff)", i, w.Code)
 		}
+	}
+}
+
+// countingLimiter is a LoginLimiter that allows everything and counts
+// the attempts it was asked to spend.
+type countingLimiter struct {
+	mu    sync.Mutex
+	spent int
+}
+
+func (l *countingLimiter) AllowLogin(context.Context, string, string) (bool, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.spent++
+	return true, 0
+}
+
+// TestBackoffRefusalSpendsNoLimiterAttempt: a retry refused by the
+// growing delay is answered before the login limiter, so hurrying does
+// not use up the window and lock the user out for its whole length.
+func TestBackoffRefusalSpendsNoLimiterAttempt(t *testing.T) {
+	t.Parallel()
+	lim := &countingLimiter{}
+	f := newFixture(t, func(c *session.Config) { c.LoginLimiter = lim })
+	for range 4 {
+		if w := f.do(http.MethodPost, "/auth/login", "", loginBody("alice", "wrong"), csrf...); w.Code != http.StatusUnauthorized {
+			t.Fatalf("failure: %d", w.Code)
+		}
+	}
+	for range 5 {
+		if w := f.do(http.MethodPost, "/auth/login", "", loginBody("alice", alicePass), csrf...); w.Code != http.StatusTooManyRequests {
+			t.Fatalf("retry within the delay: %d", w.Code)
+		}
+	}
+	if lim.spent != 4 {
+		t.Fatalf("limiter spent %d attempts, want the 4 real ones", lim.spent)
+	}
+	f.clock.Add(time.Second)
+	if w := f.do(http.MethodPost, "/auth/login", "", loginBody("alice", alicePass), csrf...); w.Code != http.StatusOK {
+		t.Fatalf("after the delay: %d", w.Code)
 	}
 }

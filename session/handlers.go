@@ -99,6 +99,15 @@ func (m *Manager) Login(w http.ResponseWriter, r *http.Request) {
 	}
 	user, pw := *body.Username, *body.Password
 
+	// The growing delay after failures (backoff.go): answered before any
+	// password work, the same way for known and unknown names, and before
+	// the limiter, so a too-early retry does not spend a window attempt.
+	if d := m.backoff.wait(ip, user, m.now()); d > 0 {
+		e := apierr.New(http.StatusTooManyRequests, "too_many_attempts", "too many login attempts; try again later")
+		e.RetryAfter = max(1, int(math.Ceil(d.Seconds())))
+		fail("limited", "backoff", loggableUser(m.users, user), e)
+		return
+	}
 	if m.limiter != nil {
 		if ok, retry := m.limiter.AllowLogin(ctx, ip, user); !ok {
 			e := apierr.New(http.StatusTooManyRequests, "too_many_attempts", "too many login attempts; try again later")
@@ -106,14 +115,6 @@ func (m *Manager) Login(w http.ResponseWriter, r *http.Request) {
 			fail("limited", "rate_limited", loggableUser(m.users, user), e)
 			return
 		}
-	}
-	// The growing delay after failures (backoff.go): answered before any
-	// password work, the same way for known and unknown names.
-	if d := m.backoff.wait(ip, user, m.now()); d > 0 {
-		e := apierr.New(http.StatusTooManyRequests, "too_many_attempts", "too many login attempts; try again later")
-		e.RetryAfter = max(1, int(math.Ceil(d.Seconds())))
-		fail("limited", "backoff", loggableUser(m.users, user), e)
-		return
 	}
 
 	// Bound concurrent argon2id runs (memory); wait for a slot.

@@ -55,6 +55,16 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	if len(args) > 0 {
 		cmd, args = args[0], args[1:]
 	}
+	if cmd == "revoke-user" {
+		if len(args) != 1 || args[0] == "" {
+			return errors.New("usage: tickgate revoke-user NAME")
+		}
+		env, err := loadEnv(lookupEnv)
+		if err != nil {
+			return err
+		}
+		return revokeUser(ctx, env, args[0], stdout, stderr)
+	}
 	if len(args) > 0 {
 		return fmt.Errorf("%s: unexpected arguments %q", cmd, args)
 	}
@@ -74,9 +84,9 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	case "hash-password":
 		return hashPassword(stdin, stdout)
 	case "help", "-h", "-help", "--help":
-		fmt.Fprintln(stdout, "usage: tickgate [serve | check-config | hash-password]")
+		fmt.Fprintln(stdout, "usage: tickgate [serve | check-config | hash-password | revoke-user NAME]")
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (want serve, check-config or hash-password)", cmd)
+		return fmt.Errorf("unknown command %q (want serve, check-config, hash-password or revoke-user)", cmd)
 	}
 }

@@ -360,6 +360,8 @@ func TestOIDCStartup(t *testing.T) {
 	}{
 		{"nobody allowed", map[string]string{"TICKGATE_OIDC_ALLOWED_DOMAINS": ""},
 			[]string{"TICKGATE_OIDC_ALLOWED_USERS: nobody may log in through OIDC"}},
+		{"domain admission with an editable name", map[string]string{"TICKGATE_OIDC_USERNAME_CLAIM": "preferred_username"},
+			[]string{"TICKGATE_OIDC_USERNAME_CLAIM: must be email when TICKGATE_OIDC_ALLOWED_DOMAINS admits users"}},
 		{"secret value instead of name", map[string]string{"TICKGATE_OIDC_CLIENT_SECRET": pasted},
 			[]string{"TICKGATE_OIDC_CLIENT_SECRET: must name a secret"}},
 		{"secret missing", map[string]string{"TICKGATE_OIDC_CLIENT_SECRET": "NO_SUCH_SECRET"},
