@@ -223,14 +223,23 @@ func (u Upstream) RouteRoles(method, path string) [][]string {
 // MatchPattern reports whether the decoded path matches a route pattern
 // (see Route.Paths).
 func MatchPattern(pattern, path string) bool {
-	if pattern == "" || pattern[0] != '/' || path == "" || path[0] != '/' {
+	if pattern == "" || pattern[0] != '/' {
+		return false
+	}
+	return MatchSegments(strings.Split(pattern[1:], "/"), path)
+}
+
+// MatchSegments is MatchPattern for a pattern already split at "/"
+// (without its leading one), for callers that match often: "*" matches
+// exactly one non-empty segment; "**" (last only) one or more segments,
+// the last of which may be empty (a trailing slash); other segments
+// match literally and case-sensitively.
+func MatchSegments(pat []string, path string) bool {
+	if path == "" || path[0] != '/' {
 		return false
 	}
 	rest, done := path[1:], false
-	pats, morePats := pattern[1:], true
-	for morePats {
-		var p string
-		p, pats, morePats = strings.Cut(pats, "/")
+	for _, p := range pat {
 		if done {
 			return false
 		}

@@ -209,7 +209,7 @@ func (k KeyRef) validateAt(field string, placementRequired bool, p *Problems) {
 			p.Addf("%s.placement: %q needs a valid name after query:", field, k.Placement)
 		}
 	case "header":
-		if !validHeaderName(name) {
+		if !ValidToken(name) {
 			p.Addf("%s.placement: %q needs a valid name after header:", field, k.Placement)
 		} else if hopByHop(name) || name == "Host" || name == "Content-Length" {
 			p.Addf("%s.placement: %q cannot carry a key", field, k.Placement)
@@ -313,7 +313,7 @@ func (u Upstream) validate(where string, p *Problems) {
 	}
 	for h, v := range u.Headers {
 		switch {
-		case !validHeaderName(h) || strings.ContainsAny(v, "\r\n\x00"):
+		case !ValidToken(h) || strings.ContainsAny(v, "\r\n\x00"):
 			p.Addf("%s.headers: %q has an invalid name or value", where, h)
 		case slots["header:"+strings.ToLower(h)]:
 			p.Addf("%s.headers: %q is where a key goes", where, h)
@@ -371,8 +371,9 @@ func validJSONPath(s string) bool {
 	return true
 }
 
-// validHeaderName reports whether s is an RFC 9110 token.
-func validHeaderName(s string) bool {
+// ValidToken reports whether s is an RFC 9110 token (header names,
+// methods).
+func ValidToken(s string) bool {
 	if s == "" {
 		return false
 	}

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tickgate/tickgate/config"
 )
 
 // maxPathBytes bounds the escaped path after /api/{upstream}.
@@ -93,34 +95,9 @@ type route struct {
 
 func compilePattern(p string) []string { return strings.Split(p[1:], "/") }
 
-// matchPattern reports whether the decoded, checked path matches pat.
-// "*" matches exactly one non-empty segment; "**" (last only) matches one
-// or more segments, the last of which may be empty (a trailing slash).
-// Other segments match literally and case-sensitively.
-func matchPattern(pat []string, path string) bool {
-	if path == "" || path[0] != '/' {
-		return false
-	}
-	rest, done := path[1:], false
-	for _, p := range pat {
-		if done {
-			return false
-		}
-		if p == "**" {
-			return true
-		}
-		seg, after, more := strings.Cut(rest, "/")
-		if p == "*" {
-			if seg == "" {
-				return false
-			}
-		} else if seg != p {
-			return false
-		}
-		rest, done = after, !more
-	}
-	return done
-}
+// matchPattern reports whether the decoded, checked path matches pat
+// (config.MatchSegments: the rules routes and roles share).
+func matchPattern(pat []string, path string) bool { return config.MatchSegments(pat, path) }
 
 // matchRoute reports whether method may reach path. When the path is open
 // to other methods only, allow lists them (for 405 and its Allow header);

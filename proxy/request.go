@@ -8,6 +8,8 @@ import (
 	"net/textproto"
 	"net/url"
 	"strings"
+
+	"github.com/tickgate/tickgate/config"
 )
 
 // maxRetryBody is the largest request body kept in memory so that the
@@ -253,22 +255,9 @@ func validHeaderValue(v string) bool {
 	return true
 }
 
-// validToken reports whether s is an RFC 9110 token (header names, methods).
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
+// validToken reports whether s is an RFC 9110 token (header names,
+// methods).
+func validToken(s string) bool { return config.ValidToken(s) }
 
 // bufferBody reads a small request body into memory so the request can
 // be retried after a key refresh; a large one is streamed (no retry).

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/tickgate/tickgate/config"
 	"github.com/tickgate/tickgate/guard"
+	"github.com/tickgate/tickgate/internal/redisconn"
 )
 
 const (
@@ -27,9 +27,6 @@ const (
 	// zero. A limit is checked on every request, so an unreachable Redis
 	// must cost little before the limiter's failure policy decides.
 	DefaultOpTimeout = 100 * time.Millisecond
-
-	minDialTimeout = time.Second
-	maxDialTimeout = 5 * time.Second
 )
 
 // Config configures a Backend. Exactly one of URL and Client is required;
@@ -86,63 +83,12 @@ func New(cfg Config) (*Backend, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	b := &Backend{client: cfg.Client, prefix: cfg.Prefix, timeout: cfg.OpTimeout, scripts: newScripts()}
-	switch {
-	case cfg.URL != "" && cfg.Client != nil:
-		return nil, fmt.Errorf("%w: set URL or Client, not both", ErrInvalidConfig)
-	case cfg.URL == "" && cfg.Client == nil:
-		return nil, fmt.Errorf("%w: URL or Client is required", ErrInvalidConfig)
-	case cfg.URL != "":
-		opts, err := parseURL(cfg.URL)
-		if err != nil {
-			return nil, err
-		}
-		// Without this go-redis ignores context deadlines on socket
-		// reads, and OpTimeout could not bound a stalled server.
-		opts.ContextTimeoutEnabled = true
-		if opts.DialTimeout == 0 {
-			opts.DialTimeout = min(max(cfg.OpTimeout, minDialTimeout), maxDialTimeout)
-		}
-		opts.DialerRetries = 1
-		b.client, b.owned = redis.NewClient(opts), true
-	default:
-		if !honoursDeadlines(cfg.Client) {
-			cfg.Logger.Warn("redislimit: the Redis client ignores context deadlines, so OpTimeout cannot cut a stalled read short; set ContextTimeoutEnabled on it")
-		}
+	client, owned, err := redisconn.Client(cfg.URL, cfg.Client, cfg.OpTimeout, func(msg string) { cfg.Logger.Warn("redislimit: " + msg) })
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
+	b.client, b.owned = client, owned
 	return b, nil
-}
-
-// parseURL parses a redis:// or rediss:// URL; its errors never contain
-// the URL.
-func parseURL(raw string) (*redis.Options, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err
-		}
-		return nil, fmt.Errorf("%w: URL: %w", ErrInvalidConfig, err)
-	}
-	if u.Scheme != "redis" && u.Scheme != "rediss" {
-		return nil, fmt.Errorf("%w: URL scheme must be redis or rediss", ErrInvalidConfig)
-	}
-	opts, err := redis.ParseURL(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%w: URL: %w", ErrInvalidConfig, err)
-	}
-	return opts, nil
-}
-
-func honoursDeadlines(c redis.UniversalClient) bool {
-	switch c := c.(type) {
-	case *redis.Client:
-		return c.Options().ContextTimeoutEnabled
-	case *redis.ClusterClient:
-		return c.Options().ContextTimeoutEnabled
-	case *redis.Ring:
-		return c.Options().ContextTimeoutEnabled
-	}
-	return true
 }
 
 // hashTagBraces keeps limiter names from forming a Redis Cluster hash tag,

@@ -34,7 +34,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,6 +42,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tickgate/tickgate/config"
+	"github.com/tickgate/tickgate/internal/redisconn"
 	"github.com/tickgate/tickgate/proxy"
 )
 
@@ -100,27 +100,11 @@ func New(cfg Config) (*Backend, error) {
 		cfg.Prefix = DefaultPrefix
 	}
 	b := &Backend{client: cfg.Client, prefix: cfg.Prefix, timeout: cfg.OpTimeout, script: redis.NewScript(takeSrc)}
-	switch {
-	case cfg.URL != "" && cfg.Client != nil:
-		return nil, fmt.Errorf("%w: set URL or Client, not both", ErrInvalidConfig)
-	case cfg.URL == "" && cfg.Client == nil:
-		return nil, fmt.Errorf("%w: URL or Client is required", ErrInvalidConfig)
-	case cfg.URL != "":
-		u, err := url.Parse(cfg.URL)
-		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
-			return nil, fmt.Errorf("%w: URL must be redis://host:port/db or rediss://host:port/db", ErrInvalidConfig)
-		}
-		opts, err := redis.ParseURL(cfg.URL)
-		if err != nil {
-			return nil, fmt.Errorf("%w: URL is not a Redis URL", ErrInvalidConfig)
-		}
-		opts.ContextTimeoutEnabled = true
-		if opts.DialTimeout == 0 {
-			opts.DialTimeout = min(max(cfg.OpTimeout, time.Second), 5*time.Second)
-		}
-		opts.DialerRetries = 1
-		b.client, b.owned = redis.NewClient(opts), true
+	client, owned, err := redisconn.Client(cfg.URL, cfg.Client, cfg.OpTimeout, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
+	b.client, b.owned = client, owned
 	return b, nil
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tickgate/tickgate/internal/redisconn"
 	"github.com/tickgate/tickgate/session"
 )
 
@@ -25,13 +25,6 @@ const (
 	// enough that a request needing a session gets its 503 quickly while
 	// Redis is unreachable.
 	DefaultOpTimeout = 500 * time.Millisecond
-
-	// minDialTimeout and maxDialTimeout bound the connection timeout of a
-	// client made from Config.URL (OpTimeout, within these bounds): long
-	// enough for a TLS handshake across a region, short enough for Close
-	// to be quick during a network partition.
-	minDialTimeout = time.Second
-	maxDialTimeout = 5 * time.Second
 )
 
 // Config configures a Store. Exactly one of URL and Client is required;
@@ -117,72 +110,12 @@ func New(cfg Config) (*Store, error) {
 		scripts: newScripts(),
 		subs:    map[*subscription]struct{}{},
 	}
-	switch {
-	case cfg.URL != "" && cfg.Client != nil:
-		return nil, fmt.Errorf("%w: set URL or Client, not both", ErrInvalidConfig)
-	case cfg.URL == "" && cfg.Client == nil:
-		return nil, fmt.Errorf("%w: URL or Client is required", ErrInvalidConfig)
-	case cfg.URL != "":
-		opts, err := parseURL(cfg.URL)
-		if err != nil {
-			return nil, err
-		}
-		// Without this, go-redis ignores context deadlines for socket
-		// reads and OpTimeout could not bound a stalled server.
-		opts.ContextTimeoutEnabled = true
-		// Calls bound their own dials with OpTimeout and retry them
-		// (MaxRetries), but go-redis also dials in the background (pool
-		// refills, pub/sub reconnects) with only DialTimeout to stop it;
-		// during a partition that drops packets those dials would hold up
-		// Close for DialerRetries × DialTimeout (25s by default).
-		if opts.DialTimeout == 0 {
-			opts.DialTimeout = min(max(cfg.OpTimeout, minDialTimeout), maxDialTimeout)
-		}
-		opts.DialerRetries = 1
-		s.client, s.owned = redis.NewClient(opts), true
-	default:
-		if !honoursDeadlines(cfg.Client) {
-			s.log.Warn("redisstore: the Redis client ignores context deadlines, so OpTimeout cannot cut a stalled read short; set ContextTimeoutEnabled on it")
-		}
+	client, owned, err := redisconn.Client(cfg.URL, cfg.Client, cfg.OpTimeout, func(msg string) { s.log.Warn("redisstore: " + msg) })
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
+	s.client, s.owned = client, owned
 	return s, nil
-}
-
-// parseURL parses a redis:// or rediss:// URL. Its errors never contain
-// the URL, which may carry a password.
-func parseURL(raw string) (*redis.Options, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err // without the URL itself
-		}
-		return nil, fmt.Errorf("%w: URL: %w", ErrInvalidConfig, err)
-	}
-	if u.Scheme != "redis" && u.Scheme != "rediss" {
-		return nil, fmt.Errorf("%w: URL scheme must be redis or rediss", ErrInvalidConfig)
-	}
-	opts, err := redis.ParseURL(raw)
-	if err != nil {
-		// ParseURL's own messages name a path, database or query
-		// option, never the user information.
-		return nil, fmt.Errorf("%w: URL: %w", ErrInvalidConfig, err)
-	}
-	return opts, nil
-}
-
-// honoursDeadlines reports whether c applies context deadlines to socket
-// I/O, when its type says; unknown types get the benefit of the doubt.
-func honoursDeadlines(c redis.UniversalClient) bool {
-	switch c := c.(type) {
-	case *redis.Client:
-		return c.Options().ContextTimeoutEnabled
-	case *redis.ClusterClient:
-		return c.Options().ContextTimeoutEnabled
-	case *redis.Ring:
-		return c.Options().ContextTimeoutEnabled
-	}
-	return true
 }
 
 // recordKey is the Redis key of the record stored under key.
