@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -56,12 +55,10 @@ type Config struct {
 // Backend makes go-limiter stores on one Redis. Its Store method is a
 // guard.StoreFactory.
 type Backend struct {
-	client    redis.UniversalClient
-	owned     bool
-	prefix    string
-	timeout   time.Duration
-	scripts   scripts
-	closeOnce sync.Once
+	*redisconn.Conn
+	prefix  string
+	timeout time.Duration
+	scripts scripts
 }
 
 var _ guard.StoreFactory = (*Backend)(nil).Store
@@ -82,12 +79,12 @@ func New(cfg Config) (*Backend, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	b := &Backend{client: cfg.Client, prefix: cfg.Prefix, timeout: cfg.OpTimeout, scripts: newScripts()}
-	client, owned, err := redisconn.Client(cfg.URL, cfg.Client, cfg.OpTimeout, func(msg string) { cfg.Logger.Warn("redislimit: " + msg) })
+	b := &Backend{prefix: cfg.Prefix, timeout: cfg.OpTimeout, scripts: newScripts()}
+	conn, err := redisconn.New("redislimit", cfg.URL, cfg.Client, cfg.OpTimeout, cfg.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	b.client, b.owned = client, owned
+	b.Conn = conn
 	return b, nil
 }
 
@@ -117,28 +114,6 @@ func durationMS(d time.Duration) int64 {
 	return max(int64((d+time.Millisecond-1)/time.Millisecond), 1)
 }
 
-// Ping checks that Redis answers, for readiness checks and start-up.
-func (b *Backend) Ping(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, max(b.timeout, time.Second))
-	defer cancel()
-	if err := b.client.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redislimit: ping: %w", err)
-	}
-	return nil
-}
-
-// Close closes the client New made from a URL (a Client passed in stays
-// open). Stores stop working. Safe twice.
-func (b *Backend) Close() error {
-	var err error
-	b.closeOnce.Do(func() {
-		if b.owned {
-			err = b.client.Close()
-		}
-	})
-	return err
-}
-
 // Store is a limiter.Store on Redis: atomic (one Lua script per call),
 // shared by every process that uses the same key prefix.
 type Store struct {
@@ -164,7 +139,7 @@ func (s *Store) key(k string) string {
 func (s *Store) run(ctx context.Context, sc *redis.Script, key string, args ...any) *redis.Cmd {
 	ctx, cancel := context.WithTimeout(ctx, s.b.timeout)
 	defer cancel()
-	return sc.Run(ctx, s.b.client, []string{s.key(key)}, args...)
+	return sc.Run(ctx, s.b.Client, []string{s.key(key)}, args...)
 }
 
 // Take spends one token of key. reset is the Unix time in nanoseconds,

@@ -7,9 +7,12 @@
 package redisconn
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -96,4 +99,52 @@ func HonoursDeadlines(c redis.UniversalClient) bool {
 		return c.Options().ContextTimeoutEnabled
 	}
 	return true
+}
+
+// Conn is a store's client with the Ping and Close every store has.
+type Conn struct {
+	// Client is the client made from the URL or the one given.
+	Client redis.UniversalClient
+
+	name      string // the store, for errors: "redislimit"
+	owned     bool
+	timeout   time.Duration
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New is Client wrapped in a Conn; name starts its errors and warnings.
+func New(name, raw string, given redis.UniversalClient, opTimeout time.Duration, log *slog.Logger) (*Conn, error) {
+	warn := func(msg string) {
+		if log != nil {
+			log.Warn(name + ": " + msg)
+		}
+	}
+	c, owned, err := Client(raw, given, opTimeout, warn)
+	if err != nil {
+		return nil, err
+	}
+	return &Conn{Client: c, name: name, owned: owned, timeout: opTimeout}, nil
+}
+
+// Ping checks that Redis answers, for start-up and readiness, within the
+// per-call timeout (at least a second).
+func (c *Conn) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, max(c.timeout, time.Second))
+	defer cancel()
+	if err := c.Client.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("%s: ping: %w", c.name, err)
+	}
+	return nil
+}
+
+// Close closes the client made from a URL (a client given stays open).
+// Safe twice.
+func (c *Conn) Close() error {
+	c.closeOnce.Do(func() {
+		if c.owned {
+			c.closeErr = c.Client.Close()
+		}
+	})
+	return c.closeErr
 }

@@ -36,7 +36,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -77,12 +76,10 @@ type Config struct {
 // Backend makes proxy budgets on one Redis. Its Budget method is a
 // proxy.Config.Budgets.
 type Backend struct {
-	client    redis.UniversalClient
-	owned     bool
-	prefix    string
-	timeout   time.Duration
-	script    *redis.Script
-	closeOnce sync.Once
+	*redisconn.Conn
+	prefix  string
+	timeout time.Duration
+	script  *redis.Script
 }
 
 var _ = proxy.Config{Budgets: (*Backend)(nil).Budget}
@@ -99,12 +96,12 @@ func New(cfg Config) (*Backend, error) {
 	if cfg.Prefix == "" {
 		cfg.Prefix = DefaultPrefix
 	}
-	b := &Backend{client: cfg.Client, prefix: cfg.Prefix, timeout: cfg.OpTimeout, script: redis.NewScript(takeSrc)}
-	client, owned, err := redisconn.Client(cfg.URL, cfg.Client, cfg.OpTimeout, nil)
+	b := &Backend{prefix: cfg.Prefix, timeout: cfg.OpTimeout, script: redis.NewScript(takeSrc)}
+	conn, err := redisconn.New("redisbudget", cfg.URL, cfg.Client, cfg.OpTimeout, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	b.client, b.owned = client, owned
+	b.Conn = conn
 	return b, nil
 }
 
@@ -142,28 +139,6 @@ func (b *Backend) Budget(spec config.Budget) (proxy.Budget, error) {
 	return &budget{b: b, args: args}, nil
 }
 
-// Ping checks that Redis answers, for start-up and readiness.
-func (b *Backend) Ping(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, max(b.timeout, time.Second))
-	defer cancel()
-	if err := b.client.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redisbudget: ping: %w", err)
-	}
-	return nil
-}
-
-// Close closes the client New made from a URL (a Client passed in stays
-// open). Budgets stop working. Safe twice.
-func (b *Backend) Close() error {
-	var err error
-	b.closeOnce.Do(func() {
-		if b.owned {
-			err = b.client.Close()
-		}
-	})
-	return err
-}
-
 // hashTagBraces keeps account names from forming a Redis Cluster hash tag.
 var hashTagBraces = strings.NewReplacer("{", "(", "}", ")")
 
@@ -176,7 +151,7 @@ type budget struct {
 func (bu *budget) Take(ctx context.Context, key string) (proxy.BudgetDecision, error) {
 	ctx, cancel := context.WithTimeout(ctx, bu.b.timeout)
 	defer cancel()
-	v, err := bu.b.script.Run(ctx, bu.b.client, []string{bu.b.prefix + hashTagBraces.Replace(key)}, bu.args...).Int64Slice()
+	v, err := bu.b.script.Run(ctx, bu.b.Client, []string{bu.b.prefix + hashTagBraces.Replace(key)}, bu.args...).Int64Slice()
 	if err != nil {
 		return proxy.BudgetDecision{}, fmt.Errorf("redisbudget: take: %w", err)
 	}
