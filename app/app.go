@@ -81,6 +81,11 @@ type Config struct {
 	// UpstreamCAs verifies vendor certificates (REST and WebSocket):
 	// the system roots plus TICKGATE_UPSTREAM_CA_FILE. Nil: system roots.
 	UpstreamCAs *x509.CertPool
+	// FeedSharing, when set, shares each feed's upstream connection with
+	// the other replicas through Redis (relay.Sharing); cmd/tickgate sets
+	// it with TICKGATE_SESSION_STORE=redis. nil: this process connects on
+	// its own.
+	FeedSharing *relay.Sharing
 }
 
 // App is a configured tickgate.
@@ -203,6 +208,7 @@ func New(cfg Config) (*App, error) {
 		Logger:         a.log,
 		Metrics:        a.metrics,
 		RootCAs:        cfg.UpstreamCAs,
+		Sharing:        cfg.FeedSharing,
 	})
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/tickgate/tickgate/config"
+	"github.com/tickgate/tickgate/logging"
 )
 
 // maxRetryBody is the largest request body kept in memory so that the
@@ -28,6 +29,12 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	out.URL = &url.URL{Scheme: u.base.Scheme, Host: u.base.Host, Path: u.basePath + st.path}
 	out.Host = ""
 	stripRequestHeaders(out.Header, u.slots...)
+	// tickgate's request id follows the request to the vendor even when
+	// the browser named X-Request-Id in Connection (which made
+	// ReverseProxy drop the copy the middleware had set).
+	if id := logging.RequestID(pr.In.Context()); id != "" {
+		out.Header["X-Request-Id"] = []string{id}
+	}
 	for k, v := range u.headers {
 		out.Header[k] = v
 	}

@@ -54,7 +54,8 @@
 // invalid UTF-8, not a JSON object, unknown action, symbols not a
 // non-empty array of strings), invalid_symbol, too_many_symbols (more
 // than MaxSymbols distinct symbols for the session on the feed across its
-// sockets, or more than the feed's cap for all sessions together:
+// sockets, more than twice that for one user across all of the user's
+// sessions, or more than the feed's cap for all sessions together:
 // MaxFeedSymbols, or the adapter's max_connections ×
 // max_symbols_per_connection when lower), and unknown_symbol with a
 // "symbols" list: the vendor refused them (Adapter.Rejected); their
@@ -140,6 +141,16 @@
 // unavailable (1013) and retried with growing backoff, never looping on an
 // old key. A vendor "too many connections" answer (Adapter.Busy) starts
 // the backoff eight times higher: another holder of the key is connected.
+//
+// With Config.Sharing several replicas share each feed's upstream through
+// Redis (cluster.go): the replica holding the feed's lease (SET NX PX,
+// renewed and released by compare-and-set scripts, with a fencing token
+// incremented on every take-over) runs the connections above for the
+// union of the symbols every replica's browsers want (each replica keeps
+// its set in a hash entry with an expiry), and publishes the data other
+// replicas want on one channel per feed. Followers relay it to their
+// browsers, drop messages carrying an older token, and follow the owner's
+// status; when it goes silent they say reconnecting and one takes over.
 //
 // Nothing the relay logs or returns holds the key, the session key or a
 // URL with its query: Go's *url.Error text includes the whole URL, so

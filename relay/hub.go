@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/url"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -63,6 +64,7 @@ type hub struct {
 	slotOf   map[string]*slot     // symbol → the connection it is assigned to (subscribed, lingering or awaiting its unsubscribe)
 	nextSlot int
 	sessions map[string]map[string]int // session key → symbol → its sockets holding it
+	users    map[string]map[string]int // user → symbol → its sockets holding it, across the user's sessions
 	clients  map[*client]struct{}
 	state    hubState // the feed's state: the worst of its connections'
 	closed   bool     // Close began: no new clients
@@ -70,6 +72,12 @@ type hub struct {
 	// sleep waits between upstream attempts; tests replace it to watch
 	// the backoff.
 	sleep func(ctx context.Context, d time.Duration) bool
+
+	// Sharing with other replicas (cluster.go); cl is nil standalone.
+	cl       *cluster
+	follower bool                // another replica may hold the upstream: start no connection
+	remote   map[string]struct{} // as owner: symbols other replicas want
+	upCtx    context.Context     // ends this replica's upstream connections; nil: the relay's
 
 	perConn  int            // symbols per upstream connection; 0 = no cap
 	maxConns int            // upstream connections with the key
@@ -83,7 +91,9 @@ type slot struct {
 	syms    map[string]struct{} // assigned symbols
 	refused map[string]struct{} // refused by the vendor since the last reconcile: forget without unsubscribing
 	state   hubState
-	kick    chan struct{} // wakes its goroutine: the wanted symbols changed
+	kick    chan struct{}   // wakes its goroutine: the wanted symbols changed
+	ctx     context.Context // ends the connection
+	done    chan struct{}   // closed when its goroutine ends
 }
 
 // subList is the sockets subscribed to one symbol. Each socket records its
@@ -124,6 +134,7 @@ func newHub(r *Relay, name string, f config.Feed, ad *adapter) *hub {
 		unknown:  make(map[string]time.Time),
 		slotOf:   make(map[string]*slot),
 		sessions: make(map[string]map[string]int),
+		users:    make(map[string]map[string]int),
 		clients:  make(map[*client]struct{}),
 		sleep:    sleep,
 		perConn:  ad.maxSyms,
@@ -143,6 +154,10 @@ func newHub(r *Relay, name string, f config.Feed, ad *adapter) *hub {
 		h.feedCap = ad.maxSyms * ad.maxConns
 	}
 	h.readyMsg = readyMessage(name, h.maxSymbols)
+	if r.cfg.Sharing != nil {
+		h.cl = newCluster(h, r.cfg.Sharing)
+		h.follower = true
+	}
 	return h
 }
 
@@ -164,7 +179,11 @@ func (h *hub) add(c *client) error {
 	}
 	if h.state == stateIdle {
 		h.state = stateConnecting
-		h.startSlot()
+		if h.cl != nil {
+			h.cl.start() // the feed's owner connects
+		} else {
+			h.startSlot()
+		}
 	}
 	return nil
 }
@@ -178,6 +197,11 @@ func (h *hub) newSlot() *slot {
 		refused: make(map[string]struct{}),
 		state:   stateConnecting,
 		kick:    make(chan struct{}, 1),
+		ctx:     h.upCtx,
+		done:    make(chan struct{}),
+	}
+	if sl.ctx == nil {
+		sl.ctx = h.r.ctx
 	}
 	h.nextSlot++
 	h.slots = append(h.slots, sl)
@@ -209,7 +233,7 @@ func (h *hub) assign(s string) {
 	evict:
 		for _, sl := range h.slots {
 			for x := range sl.syms {
-				if h.subs[x] == nil {
+				if !h.wants(x) {
 					h.unassign(x)
 					best = sl
 					break evict
@@ -217,7 +241,7 @@ func (h *hub) assign(s string) {
 			}
 		}
 	}
-	if best == nil && len(h.slots) < h.maxConns && h.state != stateIdle {
+	if best == nil && len(h.slots) < h.maxConns && h.state != stateIdle && !h.follower {
 		best = h.startSlot()
 		h.log.Info("upstream connection added", "connection", best.idx, "connections", len(h.slots))
 	}
@@ -275,7 +299,8 @@ func (h *hub) subscribe(c *client, syms []string) *protoError {
 		return nil // closing
 	}
 	held := h.sessions[c.sess.Key]
-	newForSession, newForFeed := 0, 0
+	byUser := h.users[c.userKey()]
+	newForSession, newForUser, newForFeed := 0, 0, 0
 	var unknown []string
 	now := time.Now()
 	for _, s := range syms {
@@ -292,6 +317,9 @@ func (h *hub) subscribe(c *client, syms []string) *protoError {
 		if held[s] == 0 {
 			newForSession++
 		}
+		if byUser[s] == 0 {
+			newForUser++
+		}
 		if h.subs[s] == nil {
 			newForFeed++
 		}
@@ -299,8 +327,15 @@ func (h *hub) subscribe(c *client, syms []string) *protoError {
 	if len(unknown) > 0 {
 		return errUnknownSymbols(unknown)
 	}
-	if limit := c.symbolLimit(h.maxSymbols); len(held)+newForSession > limit {
+	limit := c.symbolLimit(h.maxSymbols)
+	if len(held)+newForSession > limit {
 		return errTooManySymbols(limit)
+	}
+	// One user must not fill the feed-wide cap with many sessions (login
+	// allows several a minute) and lock everyone else out.
+	if userLimit := userSymbolFactor * limit; len(byUser)+newForUser > userLimit {
+		h.log.Warn("user symbol cap reached", "user", c.user, "limit", userLimit)
+		return errTooManyUserSymbols(userLimit)
 	}
 	if len(h.subs)+newForFeed > h.feedCap {
 		h.log.Warn("feed symbol cap reached", "limit", h.feedCap)
@@ -309,6 +344,10 @@ func (h *hub) subscribe(c *client, syms []string) *protoError {
 	if held == nil {
 		held = make(map[string]int, len(syms))
 		h.sessions[c.sess.Key] = held
+	}
+	if byUser == nil {
+		byUser = make(map[string]int, len(syms))
+		h.users[c.userKey()] = byUser
 	}
 	changed := false
 	for _, s := range syms {
@@ -328,6 +367,7 @@ func (h *hub) subscribe(c *client, syms []string) *protoError {
 		c.syms[s] = len(l.cl)
 		l.cl = append(l.cl, c)
 		held[s]++
+		byUser[s]++
 	}
 	c.pushCtrl(ackMessage("subscribed", syms))
 	if changed {
@@ -381,6 +421,14 @@ func (h *hub) removeSym(c *client, s string, now time.Time) bool {
 			delete(h.sessions, c.sess.Key)
 		}
 	}
+	if byUser := h.users[c.userKey()]; byUser != nil {
+		if byUser[s]--; byUser[s] <= 0 {
+			delete(byUser, s)
+		}
+		if len(byUser) == 0 {
+			delete(h.users, c.userKey())
+		}
+	}
 	if len(l.cl) > 0 {
 		return false
 	}
@@ -394,6 +442,9 @@ func (h *hub) removeSym(c *client, s string, now time.Time) bool {
 // kickUpstream wakes every upstream connection to reconcile. Called with
 // h.mu held.
 func (h *hub) kickUpstream() {
+	if h.cl != nil {
+		h.cl.kick() // share the changed interest
+	}
 	for _, sl := range h.slots {
 		select {
 		case sl.kick <- struct{}{}:
@@ -416,7 +467,7 @@ func (h *hub) wanted(sl *slot, now time.Time) (want, refused map[string]struct{}
 	}
 	want = make(map[string]struct{}, len(sl.syms))
 	for s := range sl.syms {
-		if h.subs[s] != nil {
+		if h.wants(s) {
 			want[s] = struct{}{}
 			continue
 		}
@@ -444,7 +495,7 @@ func (h *hub) retireIdle(sl *slot) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for s := range sl.syms {
-		if h.subs[s] == nil {
+		if !h.wants(s) {
 			if _, lingering := h.linger[s]; !lingering {
 				h.unassign(s)
 			}
@@ -479,7 +530,7 @@ func (h *hub) goDormant(sl *slot) bool {
 func (h *hub) slotWants(sl *slot, now time.Time) bool {
 	wants := false
 	for s := range sl.syms {
-		if h.subs[s] != nil {
+		if h.wants(s) {
 			wants = true
 			continue
 		}
@@ -588,6 +639,9 @@ func (h *hub) setState(sl *slot, st hubState) {
 // when it is back, and close 1013 when the feed cannot be served. Called
 // with h.mu held.
 func (h *hub) updateState() {
+	if h.follower {
+		return // the owner's status decides (cluster.followState)
+	}
 	var n [stateDormant + 1]int
 	for _, sl := range h.slots {
 		n[sl.state]++
@@ -602,11 +656,20 @@ func (h *hub) updateState() {
 	case n[stateConnected] > 0:
 		s = stateConnected
 	}
+	h.moveState(s)
+}
+
+// moveState makes s the feed's state and tells the browsers. Called with
+// h.mu held.
+func (h *hub) moveState(s hubState) {
 	old := h.state
 	if old == s {
 		return
 	}
 	h.state = s
+	if h.cl != nil && !h.follower {
+		h.cl.kick() // tell the followers
+	}
 	switch {
 	case s == stateConnected && old == stateReconnecting:
 		for c := range h.clients {
@@ -643,4 +706,24 @@ func (h *hub) closeClients() {
 // cancelled first.
 func (h *hub) wait() {
 	h.wg.Wait()
+}
+
+// userSymbolFactor times a session's symbol limit is the number of
+// distinct symbols one user may hold on a feed across all of their
+// sessions: enough for a second tab or device, far below the feed-wide
+// cap (MaxFeedSymbols), so one user opening many sessions cannot lock
+// everyone else out of the feed.
+const userSymbolFactor = 2
+
+// userKey identifies the socket's user for the per-user symbol cap; a
+// session without a user name counts as its own user.
+func (c *client) userKey() string {
+	if c.user != "" {
+		return "u:" + c.user
+	}
+	return "s:" + c.sess.Key
+}
+
+func errTooManyUserSymbols(limit int) *protoError {
+	return &protoError{code: codeTooManySymbols, message: "at most " + strconv.Itoa(limit) + " symbols per user on this feed across their sessions; nothing was subscribed"}
 }

@@ -133,6 +133,10 @@ type Config struct {
 	// with an HTTP client that requires TLS 1.2, uses HTTP/1.1 and never
 	// follows redirects (a redirect could carry the key elsewhere).
 	Dial DialFunc
+	// Sharing, when set, shares each feed's upstream connections with the
+	// other replicas through Redis (cluster.go). nil: this process
+	// connects on its own.
+	Sharing *Sharing
 }
 
 func (c *Config) setDefaults() error {
@@ -190,6 +194,13 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Sessions == nil {
 		errs = append(errs, "Sessions is required")
+	}
+	if c.Sharing != nil {
+		sh := *c.Sharing
+		if err := sh.setDefaults(); err != nil {
+			errs = append(errs, err.Error())
+		}
+		c.Sharing = &sh
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -43,7 +43,8 @@ var errLifetime = errors.New("relay: upstream connection reached its max lifetim
 // and on loss reconnect with exponential backoff and jitter.
 func (h *hub) run(sl *slot) {
 	defer h.wg.Done()
-	ctx := h.r.ctx
+	defer close(sl.done)
+	ctx := sl.ctx
 	attempt := 0
 	retried := false // a re-read key was tried since the last sleep
 	for first := true; ; first = false {
@@ -514,6 +515,9 @@ func (u *upstream) handleFrame(frame []byte, msgs []vendorMsg, guard [][]byte) [
 		h.mIn.Add(float64(n))
 		detach(msgs[:n], frame)
 		h.dispatch(msgs[:n], time.Now())
+		if h.cl != nil {
+			h.cl.publish(msgs[:n])
+		}
 	}
 	return msgs
 }

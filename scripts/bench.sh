@@ -6,6 +6,7 @@
 #   scripts/bench.sh            # full run: 3 REST rounds, 10,000 browsers, then 5,000 at 100,000 events/s (about 5 minutes)
 #   scripts/bench.sh --quick    # about a minute: 1 REST round, 1,000 browsers
 #   scripts/bench.sh --quick -ws-clients 2000   # any further flag goes to tickgate-bench (-h lists them)
+#   scripts/bench.sh -profile-dir DIR           # (an existing directory) also save tickgate's pprof profiles (BENCHMARKS.md)
 #
 # It builds cmd/tickgate, cmd/marketsim and cmd/tickgate-bench into a
 # temporary directory and installs nothing. nginx is compared only when

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"time"
 )
 
@@ -30,6 +31,7 @@ type config struct {
 	wsWindow    time.Duration
 	wsBatch     time.Duration // tickgate batch window; 0 keeps its default
 	dialWorkers int
+	profileDir  string // where to save tickgate's profiles (idle WebSocket heap and goroutines, REST CPU); "" skips
 }
 
 // Bounds that keep a typo from turning the benchmark into a stress test
@@ -69,6 +71,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.wsWindow, "ws-window", 0, "measurement window (default 30s, quick 10s)")
 	fs.DurationVar(&c.wsBatch, "ws-batch", 0, "tickgate's batch window for the feed (default: tickgate's own, 25ms)")
 	fs.IntVar(&c.dialWorkers, "dial-workers", 32, "concurrent logins and WebSocket dials")
+	fs.StringVar(&c.profileDir, "profile-dir", "", "save tickgate's profiles (admin /debug/pprof/) into this directory: PREFIX-idle-{heap,goroutine}.pb.gz with every browser connected and idle, and rest-tickgate-cpu.pb.gz from one more REST throughput phase")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -129,6 +132,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, errors.New("-ws-batch must not be negative")
 	case c.dialWorkers < 1 || c.dialWorkers > 1024:
 		return c, errors.New("-dial-workers must be 1..1024")
+	}
+	if c.profileDir != "" {
+		if fi, err := os.Stat(c.profileDir); err != nil || !fi.IsDir() {
+			return c, fmt.Errorf("-profile-dir %q is not an existing directory", c.profileDir)
+		}
 	}
 	for name, d := range map[string]time.Duration{"-rest-duration": c.restDuration, "-rest-latency": c.restLatency, "-ws-window": c.wsWindow} {
 		if d < 100*time.Millisecond || d > maxDuration {

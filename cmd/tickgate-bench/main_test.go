@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -33,6 +35,25 @@ func TestParseFlagsDefaults(t *testing.T) {
 	own, err := parseFlags([]string{"-quick", "-ws-clients", "50", "-tickgate", "a", "-marketsim", "b"}, io.Discard)
 	if err != nil || own.wsClients != 50 {
 		t.Errorf("-ws-clients 50 with -quick: %d, %v", own.wsClients, err)
+	}
+}
+
+func TestParseFlagsProfileDir(t *testing.T) {
+	dir := t.TempDir()
+	c, err := parseFlags([]string{"-profile-dir", dir, "-tickgate", "a", "-marketsim", "b"}, io.Discard)
+	if err != nil || c.profileDir != dir {
+		t.Errorf("-profile-dir %s: %q, %v", dir, c.profileDir, err)
+	}
+	for _, bad := range []string{filepath.Join(dir, "missing"), filepath.Join(dir, "file")} {
+		if strings.HasSuffix(bad, "file") {
+			if err := os.WriteFile(bad, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err := parseFlags([]string{"-profile-dir", bad, "-tickgate", "a", "-marketsim", "b"}, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "-profile-dir") {
+			t.Errorf("-profile-dir %s: err = %v", bad, err)
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/tickgate/tickgate/internal/loadgen"
@@ -118,6 +119,9 @@ func (b *bench) restPhase(ctx context.Context) error {
 			t.lat.Add(r)
 		}
 	}
+	if c.profileDir != "" {
+		b.profileREST(ctx, tg, targets[2], func() error { _, err := run(targets[2], c.restConns, c.restDuration); return err })
+	}
 	if err := tg.alive(); err != nil {
 		return err
 	}
@@ -154,4 +158,28 @@ func (b *bench) restPhase(ctx context.Context) error {
 	b.fig("rest.added_p50_us_vs_bare", "%.0f", micros(sum["tickgate"].P50-sum["bare"].P50))
 	b.fig("rest.added_p99_us_vs_bare", "%.0f", micros(sum["tickgate"].P99-sum["bare"].P99))
 	return nil
+}
+
+// profileREST records tickgate's CPU profile during one more throughput
+// phase against it (not counted in the figures) into -profile-dir as
+// rest-tickgate-cpu.pb.gz. A failure is a note.
+func (b *bench) profileREST(ctx context.Context, tg *proc, t *restTarget, load func() error) {
+	addr := tg.adminAddr()
+	if addr == "" {
+		b.note("tickgate did not log its admin address; CPU profile skipped")
+		return
+	}
+	secs := max(1, min(int(b.cfg.restDuration/time.Second)-1, 25))
+	file := filepath.Join(b.cfg.profileDir, "rest-tickgate-cpu.pb.gz")
+	b.note("REST: profiling %s for %ds under load", t.name, secs)
+	done := make(chan error, 1)
+	go func() { done <- loadgen.SaveCPUProfile(ctx, loadgen.NewClient(1), addr, secs, file) }()
+	if err := load(); err != nil {
+		b.note("REST profile load: %v", err)
+	}
+	if err := <-done; err != nil {
+		b.note("profile cpu: %v", err)
+		return
+	}
+	b.note("saved %s", file)
 }

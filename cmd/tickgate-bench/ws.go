@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -95,6 +96,9 @@ func (b *bench) wsPhase(ctx context.Context, prefix string, n int, rate float64)
 		return err
 	}
 	metIdle := b.scrape(ctx, tg)
+	if c.profileDir != "" {
+		b.saveProfiles(ctx, tg, prefix+"-idle")
+	}
 
 	ref, err := loadgen.DialReference(ctx, loadgen.NewClient(1), "ws"+strings.TrimPrefix(simURL, "http")+"/v1/stream", b.key, syms, win)
 	if err != nil {
@@ -276,4 +280,24 @@ func (b *bench) scrape(ctx context.Context, tg *proc) map[string]float64 {
 		return nil
 	}
 	return m
+}
+
+// saveProfiles saves tickgate's heap and goroutine profiles from its admin
+// listener into -profile-dir as NAME-heap.pb.gz and NAME-goroutine.pb.gz,
+// for `go tool pprof`. A failure is a note, not an error: the figures
+// do not depend on it.
+func (b *bench) saveProfiles(ctx context.Context, tg *proc, name string) {
+	addr := tg.adminAddr()
+	if addr == "" {
+		b.note("tickgate did not log its admin address; profiles skipped")
+		return
+	}
+	for _, kind := range []string{"heap", "goroutine"} {
+		file := filepath.Join(b.cfg.profileDir, name+"-"+kind+".pb.gz")
+		if err := loadgen.SaveProfile(ctx, loadgen.NewClient(1), addr, kind, file); err != nil {
+			b.note("profile %s: %v", kind, err)
+			continue
+		}
+		b.note("saved %s", file)
+	}
 }

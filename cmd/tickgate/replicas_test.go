@@ -87,9 +87,9 @@ func testRedisPrefix(t *testing.T, redisURL string) string {
 func startReplicas(t *testing.T, n int) ([]*instance, map[string]string) {
 	t.Helper()
 	redisURL := testRedisURL(t)
-	// Two independent replicas each hold their own upstream connection
-	// (sharing feed ownership is a later issue), so the vendor must allow
-	// more than one per key.
+	// With the Redis session store the replicas share one upstream
+	// connection per feed (cluster_test.go proves it with a cap of 1);
+	// no cap here keeps these session tests independent of that.
 	sim, err := marketsim.New(marketsim.Options{Keys: []string{testKey}, ConnCap: -1})
 	if err != nil {
 		t.Fatal(err)

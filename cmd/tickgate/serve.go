@@ -362,6 +362,11 @@ func serve(ctx context.Context, env environment, stderr io.Writer) error {
 		return err
 	}
 	defer closeBudgets()
+	sharing, closeSharing, err := openFeedSharing(ctx, st.settings, log)
+	if err != nil {
+		return err
+	}
+	defer closeSharing()
 
 	a, err := app.New(app.Config{
 		Settings:      st.settings,
@@ -376,6 +381,7 @@ func serve(ctx context.Context, env environment, stderr io.Writer) error {
 		LimitStores:   limitStores,
 		Budgets:       budgets,
 		UpstreamCAs:   st.upstreamCAs,
+		FeedSharing:   sharing,
 		NewOIDC:       oidcLogin(ctx, st.settings, st.cache, log, m),
 	})
 	if err != nil {
