@@ -5,12 +5,10 @@ import (
 	"io"
 	"math"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
-	"unicode/utf16"
-	"unicode/utf8"
 
+	"github.com/tickgate/tickgate/internal/jsonesc"
 	"github.com/tickgate/tickgate/secrets"
 )
 
@@ -234,7 +232,7 @@ func urlEnd(in []byte, start int) int {
 				if i+6 > len(in) {
 					return -1
 				}
-				if isHex4(in[i+2 : i+6]) {
+				if _, ok := jsonesc.Hex4(in, i+2); ok {
 					i += 5
 					continue
 				}
@@ -243,15 +241,6 @@ func urlEnd(in []byte, start int) int {
 		}
 	}
 	return -1
-}
-
-func isHex4(b []byte) bool {
-	for _, c := range b {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return false
-		}
-	}
-	return true
 }
 
 // rewriteURL turns an absolute URL under the base (possibly JSON-escaped)
@@ -333,37 +322,7 @@ func isSlotParam(pair string, slots ...string) bool {
 // jsonUnescape decodes the "\/" and "\uXXXX" escapes urlEnd lets into a
 // token and reports which kinds it saw.
 func jsonUnescape(b []byte) (s string, escSlash, escUnicode bool) {
-	if bytes.IndexByte(b, '\\') < 0 {
-		return string(b), false, false
-	}
-	out := make([]byte, 0, len(b))
-	for i := 0; i < len(b); i++ {
-		if b[i] != '\\' || i+1 >= len(b) {
-			out = append(out, b[i])
-			continue
-		}
-		switch {
-		case b[i+1] == '/':
-			out = append(out, '/')
-			escSlash = true
-			i++
-		case b[i+1] == 'u' && i+6 <= len(b) && isHex4(b[i+2:i+6]):
-			escUnicode = true
-			r1, _ := strconv.ParseUint(string(b[i+2:i+6]), 16, 32)
-			r := rune(r1)
-			i += 5
-			if utf16.IsSurrogate(r) && i+6 < len(b) && b[i+1] == '\\' && b[i+2] == 'u' && isHex4(b[i+3:i+7]) {
-				r2, _ := strconv.ParseUint(string(b[i+3:i+7]), 16, 32)
-				if d := utf16.DecodeRune(r, rune(r2)); d != utf8.RuneError {
-					r = d
-					i += 6
-				}
-			}
-			out = utf8.AppendRune(out, r)
-		default:
-			out = append(out, b[i])
-		}
-	}
+	out, escSlash, escUnicode := jsonesc.Unescape(b)
 	return string(out), escSlash, escUnicode
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/tickgate/tickgate/internal/jsonesc"
 	"github.com/tickgate/tickgate/secrets"
 )
 
@@ -122,8 +123,8 @@ func TestAttackHoldsKeyThroughEscapes(t *testing.T) {
 			t.Errorf("holdsKey(%s) = %v, want %v", tc.frame, got, tc.want)
 		}
 	}
-	if got := string(unescapeJSON([]byte(`\ud83d\ude00\u0041\q`))); got != "😀A\\q" {
-		t.Errorf("unescapeJSON = %q", got)
+	if got, _, _ := jsonesc.Unescape([]byte(`\ud83d\ude00\u0041\q`)); string(got) != "😀A\\q" {
+		t.Errorf("jsonesc.Unescape = %q", got)
 	}
 }
 
