@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -117,7 +116,7 @@ func (a *App) loginLimits(next echo.HandlerFunc) echo.HandlerFunc {
 				res.Remaining = min(res.Remaining+1, res.Limit)
 			}
 			switch {
-			case ok && (!res.Allowed || loginTighter(h, res.Remaining)):
+			case ok && (!res.Allowed || guard.Tighter(h, res.Remaining)):
 				res.SetHeaders(h, time.Now())
 			case !ok && resp.Status == http.StatusTooManyRequests:
 				// Refused because the login store cannot answer: the
@@ -139,17 +138,6 @@ func (a *App) loginLimits(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return err
 	}
-}
-
-// loginTighter reports whether the login limit, with remaining attempts
-// left, is closer to refusing than the limit already in the headers.
-func loginTighter(h http.Header, remaining uint64) bool {
-	prev := h.Get("X-RateLimit-Remaining")
-	if prev == "" {
-		return true
-	}
-	p, err := strconv.ParseUint(prev, 10, 64)
-	return err != nil || remaining <= p
 }
 
 // admitWS applies guard.ws to a WebSocket upgrade that the relay would

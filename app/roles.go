@@ -24,8 +24,9 @@ import (
 
 // Denial codes (README "Roles and per-user networks").
 const (
-	codeForbiddenRole    = "forbidden_role"
-	codeForbiddenNetwork = "forbidden_network"
+	codeForbiddenRole = "forbidden_role"
+	// The network rules' code: a user's networks deny like guard's.
+	codeForbiddenNetwork = guard.CodeForbiddenNetwork
 )
 
 // deny answers 403 code, writes the audit line and counts the denial

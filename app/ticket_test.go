@@ -6,15 +6,14 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/redis/go-redis/v9"
 
+	"github.com/tickgate/tickgate/internal/redistest"
 	"github.com/tickgate/tickgate/session"
 	"github.com/tickgate/tickgate/session/memstore"
 	"github.com/tickgate/tickgate/session/redisstore"
@@ -260,11 +259,8 @@ func TestTicketExpiry(t *testing.T) {
 // TestTicketAcrossReplicas: with the Redis store, a ticket issued by one
 // replica is redeemed by another, once.
 func TestTicketAcrossReplicas(t *testing.T) {
-	url := os.Getenv("TICKGATE_TEST_REDIS_URL")
-	if url == "" {
-		t.Skip("REQUIRES_REDIS: set TICKGATE_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379/15)")
-	}
-	prefix := "tg-ticket-test-" + strings.ReplaceAll(time.Now().Format("150405.000000000"), ".", "") + ":"
+	url := redistest.URL(t)
+	prefix := redistest.Prefix(t, "tickgate-test:ticket:")
 	open := func() session.Store {
 		st, err := redisstore.New(redisstore.Config{URL: url, Prefix: prefix})
 		if err != nil {
@@ -272,19 +268,6 @@ func TestTicketAcrossReplicas(t *testing.T) {
 		}
 		return st
 	}
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc := redis.NewClient(opts)
-	t.Cleanup(func() {
-		ctx := context.Background()
-		iter := rc.Scan(ctx, 0, prefix+"*", 100).Iterator()
-		for iter.Next(ctx) {
-			rc.Del(ctx, iter.Val())
-		}
-		_ = rc.Close()
-	})
 	a := startScoped(t, scopedOpts{roles: map[string][]string{"demo": nil}, store: open()})
 	b := startScoped(t, scopedOpts{roles: map[string][]string{"demo": nil}, store: open()})
 	c := a.client("")

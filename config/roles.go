@@ -1,7 +1,6 @@
 package config
 
 import (
-	"fmt"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -290,7 +289,7 @@ func ParseUserNetworks(s string) (map[string][]netip.Prefix, error) {
 		var prefixes []netip.Prefix
 		for _, c := range strings.Split(list, "|") {
 			c = strings.TrimSpace(c)
-			pre, err := parsePrefixOrAddr(c)
+			pre, err := ParseCIDR(c)
 			if err != nil {
 				p.Addf("entry %d (user %q): %s is not a CIDR like 10.0.0.0/8 or an address", i+1, user, quoteShort(c))
 				continue
@@ -303,24 +302,6 @@ func ParseUserNetworks(s string) (map[string][]netip.Prefix, error) {
 		return nil, err
 	}
 	return out, nil
-}
-
-func parsePrefixOrAddr(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		pre, err := netip.ParsePrefix(s)
-		if err != nil {
-			return netip.Prefix{}, err
-		}
-		return pre.Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	if a.Zone() != "" {
-		return netip.Prefix{}, fmt.Errorf("zone not allowed")
-	}
-	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // validUserName mirrors session.CheckUsername (config cannot import

@@ -111,15 +111,7 @@ func (b Budget) IsZero() bool { return len(b.Rate) == 0 && b.Burst == 0 && b.Que
 // SameBucket reports whether b and o describe the same bucket (Queue may
 // differ: it is how long one request waits, not part of the bucket).
 func (b Budget) SameBucket(o Budget) bool {
-	if len(b.Rate) != len(o.Rate) || b.BurstSize() != o.BurstSize() {
-		return false
-	}
-	for i := range b.Rate {
-		if b.Rate[i] != o.Rate[i] {
-			return false
-		}
-	}
-	return true
+	return b.BurstSize() == o.BurstSize() && slices.Equal(b.Rate, o.Rate)
 }
 
 // BurstSize is Burst, or the first window's N when Burst is 0.
@@ -211,7 +203,7 @@ func (k KeyRef) validateAt(field string, placementRequired bool, p *Problems) {
 	case "header":
 		if !ValidToken(name) {
 			p.Addf("%s.placement: %q needs a valid name after header:", field, k.Placement)
-		} else if hopByHop(name) || name == "Host" || name == "Content-Length" {
+		} else if HopByHop(name) || name == "Host" || name == "Content-Length" {
 			p.Addf("%s.placement: %q cannot carry a key", field, k.Placement)
 		}
 	default:
@@ -389,7 +381,10 @@ func ValidToken(s string) bool {
 	return true
 }
 
-func hopByHop(canonical string) bool {
+// HopByHop reports whether canonical (a canonical header name) is a
+// hop-by-hop header a proxy must not forward (RFC 9110 7.6.1), which can
+// therefore never carry a key.
+func HopByHop(canonical string) bool {
 	switch canonical {
 	case "Connection", "Proxy-Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Proxy-Authorization", "Proxy-Authenticate":
 		return true

@@ -250,11 +250,6 @@ func (g *Guard) LoginLimiter(l config.Limit) (*LoginLimiter, error) {
 // WS returns the WebSocket guard (guard.ws).
 func (g *Guard) WS() *WSGuard { return g.ws }
 
-// Feed returns the network rules of guard.feeds.<name>; a feed without
-// rules gets a nil Policy, which allows everyone. The global rules are not
-// included: Network has applied them to the request already.
-func (g *Guard) Feed(name string) *Policy { return g.feeds[name] }
-
 // route returns the most specific route matching path for which sets
 // is true, or nil. Rules and limits are chosen separately, so a limit on
 // a sub-path does not drop the network rules of the pattern above it,

@@ -442,7 +442,7 @@ func Enforce(w http.ResponseWriter, r *http.Request, l *Limiter, scope, key stri
 		return true
 	}
 	now := l.now()
-	if !res.Allowed || tighter(w.Header(), res.Remaining) {
+	if !res.Allowed || Tighter(w.Header(), res.Remaining) {
 		res.SetHeaders(w.Header(), now)
 	}
 	if res.Allowed {
@@ -459,9 +459,10 @@ func Enforce(w http.ResponseWriter, r *http.Request, l *Limiter, scope, key stri
 	return false
 }
 
-// tighter reports whether remaining is no more than what an earlier limit
-// on this request already reported.
-func tighter(h http.Header, remaining uint64) bool {
+// Tighter reports whether a limit with remaining requests left is closer
+// to refusing than the one whose X-RateLimit-* headers h already holds
+// (or h holds none), so that the headers describe the tightest limit.
+func Tighter(h http.Header, remaining uint64) bool {
 	prev := h.Get("X-RateLimit-Remaining")
 	if prev == "" {
 		return true

@@ -34,6 +34,18 @@ func (brokenStore) Set(context.Context, string, uint64, time.Duration) error {
 func (brokenStore) Burst(context.Context, string, uint64) error { return errBroken }
 func (brokenStore) Close(context.Context) error                 { return nil }
 
+// TestWindowStoreConformance runs the suite on the fixed-window store
+// MemoryStore uses for very large limits (the suite's small token counts
+// never select it through MemoryStore).
+func TestWindowStoreConformance(t *testing.T) {
+	t.Parallel()
+	limitertest.Run(t, func(t *testing.T, tokens uint64, interval time.Duration) limiter.Store {
+		s := newWindowStore(config.Rate{Tokens: tokens, Interval: interval}, nil)
+		t.Cleanup(func() { _ = s.Close(context.Background()) })
+		return s
+	})
+}
+
 func TestMemoryStoreConformance(t *testing.T) {
 	t.Parallel()
 	limitertest.Run(t, func(t *testing.T, tokens uint64, interval time.Duration) limiter.Store {

@@ -55,6 +55,11 @@ func (r *Redactor) Set(source string, values ...string) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if slices.Equal(r.sources[source], keep) {
+		// Unchanged (a periodic re-read of the same secrets): the
+		// spellings are already known; rebuilding them is the costly part.
+		return
+	}
 	if len(keep) == 0 {
 		delete(r.sources, source)
 	} else {

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/tickgate/tickgate/metrics"
 )
@@ -67,6 +68,13 @@ func TestDiscardIsUsable(t *testing.T) {
 	m.InitFeeds("demo")
 	m.WSClients.Inc()
 	m.Anomalies.WithLabelValues(metrics.AnomalyRateLimited).Inc()
+	var g, c dto.Metric
+	if err := m.WSClients.Write(&g); err != nil || g.GetGauge().GetValue() != 1 {
+		t.Errorf("WSClients = %v (%v), want 1", g.GetGauge().GetValue(), err)
+	}
+	if err := m.Anomalies.WithLabelValues(metrics.AnomalyRateLimited).Write(&c); err != nil || c.GetCounter().GetValue() != 1 {
+		t.Errorf("anomalies = %v (%v), want 1", c.GetCounter().GetValue(), err)
+	}
 }
 
 func TestSecretAgeAndSessions(t *testing.T) {

@@ -260,7 +260,6 @@ func (p *Proxy) setupAccounts(names []string, cfg Config) error {
 		cool  atomic.Int64
 	}
 	accounts := map[string]*account{}
-	specs := map[string]config.Budget{}
 	for _, name := range names {
 		u := p.ups[name]
 		acc := accounts[u.account]
@@ -269,7 +268,6 @@ func (p *Proxy) setupAccounts(names []string, cfg Config) error {
 			accounts[u.account] = acc
 		}
 		spec := cfg.Upstreams[name].Budget
-		specs[name] = spec
 		switch {
 		case spec.IsZero():
 		case acc.owner == "":
@@ -302,7 +300,7 @@ func (p *Proxy) setupAccounts(names []string, cfg Config) error {
 		}
 		u.budget = acc.b
 		u.queue = acc.spec.Queue.Std()
-		if own := specs[name]; !own.IsZero() {
+		if own := cfg.Upstreams[name].Budget; !own.IsZero() {
 			u.queue = own.Queue.Std()
 		}
 	}

@@ -169,13 +169,7 @@ func hasPrefixFold(s, prefix string) bool {
 }
 
 // isHopByHop reports whether the canonical name is a hop-by-hop header.
-func isHopByHop(ck string) bool {
-	switch ck {
-	case "Connection", "Proxy-Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Proxy-Authorization", "Proxy-Authenticate":
-		return true
-	}
-	return false
-}
+func isHopByHop(ck string) bool { return config.HopByHop(ck) }
 
 // filterQuery returns the client's raw query without the key parameters
 // (any case). ok is false for a query that cannot be forwarded safely: a

@@ -2,15 +2,15 @@ package relay
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/binary"
 	"errors"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tickgate/tickgate/internal/redistest"
 )
 
 func TestDecodeData(t *testing.T) {
@@ -72,20 +72,12 @@ func TestSharingConfigErrors(t *testing.T) {
 // fencing token; only the holder renews or releases it; every take-over
 // gets a higher token, also after the holder died and the lease expired.
 func TestLeaseScripts(t *testing.T) {
-	u := os.Getenv("TICKGATE_TEST_REDIS_URL")
-	if u == "" {
-		t.Skip("REQUIRES_REDIS: set TICKGATE_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379/15)")
-	}
-	opts, err := redis.ParseURL(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := redis.NewClient(opts)
-	defer c.Close()
+	// The fence key outlives every lease by design; the prefix's cleanup
+	// deletes it (a deferred Close used to run before that cleanup).
+	c := redistest.Client(t)
 	ctx := context.Background()
-	prefix := "tickgate-test:" + rand.Text()[:16] + ":"
+	prefix := redistest.Prefix(t, "tickgate-test:")
 	lease, fence := prefix+"lease", prefix+"fence"
-	t.Cleanup(func() { c.Del(ctx, lease, fence) })
 
 	acquire := func(id string, ttl time.Duration) int64 {
 		t.Helper()

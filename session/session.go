@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"time"
 )
 
@@ -39,14 +40,7 @@ func (s Session) LogValue() slog.Value {
 }
 
 // HasRole reports whether the session holds role.
-func (s *Session) HasRole(role string) bool {
-	for _, r := range s.Roles {
-		if r == role {
-			return true
-		}
-	}
-	return false
-}
+func (s *Session) HasRole(role string) bool { return slices.Contains(s.Roles, role) }
 
 // HasAnyRole reports whether the session holds one of roles; an empty
 // list requires nothing and is always true.

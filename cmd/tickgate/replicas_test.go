@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"net"
 	"net/http"
@@ -21,6 +20,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tickgate/tickgate/internal/redistest"
 	"github.com/tickgate/tickgate/marketsim"
 	"github.com/tickgate/tickgate/session"
 	"github.com/tickgate/tickgate/session/redisstore"
@@ -34,52 +34,11 @@ import (
 // WebSockets on every replica (issue 4).
 const revocationDeadline = 2 * time.Second
 
-// testRedisURL returns TICKGATE_TEST_REDIS_URL, skipping the test without
-// it (failing under CI, which must provide a Redis).
-func testRedisURL(t *testing.T) string {
-	t.Helper()
-	u := os.Getenv("TICKGATE_TEST_REDIS_URL")
-	if u == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("TICKGATE_TEST_REDIS_URL must be set in CI (e.g. redis://127.0.0.1:6379/15)")
-		}
-		t.Skip("REQUIRES_REDIS: set TICKGATE_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379/15) to run the replica tests")
-	}
-	return u
-}
+func testRedisURL(t *testing.T) string { return redistest.URL(t) }
 
-// testRedisPrefix returns a fresh TICKGATE_REDIS_PREFIX, so that tests
-// sharing a Redis server share neither keys nor pub/sub channels, and
-// deletes its keys when t ends.
-func testRedisPrefix(t *testing.T, redisURL string) string {
-	t.Helper()
-	prefix := "tickgate-test:" + rand.Text()[:16] + ":"
-	opts, err := redis.ParseURL(redisURL)
-	if err != nil {
-		t.Fatalf("TICKGATE_TEST_REDIS_URL: %v", err)
-	}
-	t.Cleanup(func() {
-		c := redis.NewClient(opts)
-		defer c.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		var keys []string
-		iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			keys = append(keys, iter.Val())
-		}
-		if err := iter.Err(); err != nil {
-			t.Errorf("cleanup: scan: %v", err)
-			return
-		}
-		if len(keys) > 0 {
-			if err := c.Del(ctx, keys...).Err(); err != nil {
-				t.Errorf("cleanup: del: %v", err)
-			}
-		}
-	})
-	return prefix
-}
+// testRedisPrefix returns a fresh TICKGATE_REDIS_PREFIX, its keys deleted
+// when t ends.
+func testRedisPrefix(t *testing.T, _ string) string { return redistest.Prefix(t, "tickgate-test:") }
 
 // startReplicas starts n tickgate instances in demo mode sharing one Redis
 // (under a fresh prefix) and one marketsim, and returns them with their

@@ -242,8 +242,6 @@ func openStore(ctx context.Context, s config.Settings, log *slog.Logger) (sessio
 	}
 }
 
-// demoKeyProvider answers TICKGATE_DEMO_KEY with a random value when the
-// real provider has none.
 // withoutAWSSecret returns the names that have no per-key aws_secret and
 // would need TICKGATE_AWS_SECRET_ID. The demo key does not: it is random
 // when no provider has it.
@@ -274,6 +272,8 @@ func demoExposed(s config.Settings) []string {
 	return out
 }
 
+// demoKeyProvider answers TICKGATE_DEMO_KEY with a random value when the
+// real provider has none.
 type demoKeyProvider struct {
 	secrets.Provider
 	fallback secrets.Value

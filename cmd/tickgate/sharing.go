@@ -21,16 +21,14 @@ func openFeedSharing(ctx context.Context, s config.Settings, log *slog.Logger) (
 	if s.SessionStore != "redis" {
 		return nil, func() {}, nil
 	}
-	c, _, err := redisconn.Client(s.RedisURL, nil, limitPingTimeout, nil)
+	conn, err := redisconn.New("feed sharing", s.RedisURL, nil, limitPingTimeout, log)
 	if err != nil {
 		return nil, nil, fmt.Errorf("TICKGATE_REDIS_URL: %w", err)
 	}
-	pctx, cancel := context.WithTimeout(ctx, limitPingTimeout)
-	defer cancel()
-	if err := c.Ping(pctx).Err(); err != nil {
-		_ = c.Close()
-		return nil, nil, fmt.Errorf("TICKGATE_REDIS_URL: feed sharing not answering: %w", err)
+	if err := conn.Ping(ctx); err != nil {
+		_ = conn.Close()
+		return nil, nil, fmt.Errorf("TICKGATE_REDIS_URL: %w", err)
 	}
 	log.Info("feeds shared with the other replicas through Redis")
-	return &relay.Sharing{Client: c, Prefix: s.RedisPrefix + "feed:"}, func() { _ = c.Close() }, nil
+	return &relay.Sharing{Client: conn.Client, Prefix: s.RedisPrefix + "feed:"}, func() { _ = conn.Close() }, nil
 }

@@ -2,9 +2,6 @@ package redislimit_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"testing"
 	"time"
 
@@ -12,6 +9,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/tickgate/tickgate/guard/redislimit"
+	"github.com/tickgate/tickgate/internal/redistest"
 )
 
 func TestMain(m *testing.M) {
@@ -28,58 +26,14 @@ func (quietLogger) Printf(context.Context, string, ...any) {}
 // patience bounds every wait; generous for a loaded machine.
 const patience = 15 * time.Second
 
-// redisURL returns TICKGATE_TEST_REDIS_URL. Without it the test is
-// skipped, or fails under CI, which must provide a Redis.
-func redisURL(t testing.TB) string {
-	t.Helper()
-	u := os.Getenv("TICKGATE_TEST_REDIS_URL")
-	if u == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("TICKGATE_TEST_REDIS_URL must be set in CI (e.g. redis://127.0.0.1:6379/15)")
-		}
-		t.Skip("REQUIRES_REDIS: set TICKGATE_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379/15) to run the Redis rate-limit tests")
-	}
-	return u
-}
+func redisURL(t testing.TB) string { return redistest.URL(t) }
 
 // newClient is an independent client on the test Redis (one per
 // simulated replica), closed when t ends.
-func newClient(t testing.TB) *redis.Client {
-	t.Helper()
-	opts, err := redis.ParseURL(redisURL(t))
-	if err != nil {
-		t.Fatalf("TICKGATE_TEST_REDIS_URL: %v", err)
-	}
-	opts.ContextTimeoutEnabled = true
-	c := redis.NewClient(opts)
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
+func newClient(t testing.TB) *redis.Client { return redistest.Client(t) }
 
-// testPrefix returns a fresh key prefix, so parallel tests and other
-// packages never share buckets, and deletes its keys when t ends.
-func testPrefix(t testing.TB) string {
-	t.Helper()
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	prefix := "tickgate-test:ratelimit:" + hex.EncodeToString(b) + ":"
-	admin := newClient(t)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), patience)
-		defer cancel()
-		keys, err := admin.Keys(ctx, prefix+"*").Result()
-		if err != nil {
-			t.Errorf("cleanup: %v", err)
-			return
-		}
-		if len(keys) > 0 {
-			if err := admin.Del(ctx, keys...).Err(); err != nil {
-				t.Errorf("cleanup: %v", err)
-			}
-		}
-	})
-	return prefix
-}
+// testPrefix returns a fresh key prefix, its keys deleted when t ends.
+func testPrefix(t testing.TB) string { return redistest.Prefix(t, "tickgate-test:ratelimit:") }
 
 // newBackend is a Backend with its own client (a replica) on prefix.
 func newBackend(t testing.TB, prefix string) *redislimit.Backend {

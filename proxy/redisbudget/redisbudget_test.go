@@ -2,14 +2,11 @@ package redisbudget_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/tickgate/tickgate/config"
+	"github.com/tickgate/tickgate/internal/redistest"
 	"github.com/tickgate/tickgate/proxy"
 	"github.com/tickgate/tickgate/proxy/redisbudget"
 	"github.com/tickgate/tickgate/secrets"
@@ -39,40 +37,10 @@ const (
 	vendorKey  = "vk-redis-budget-0123456789"
 )
 
-func redisURL(t testing.TB) string {
-	t.Helper()
-	u := os.Getenv("TICKGATE_TEST_REDIS_URL")
-	if u == "" {
-		t.Skip("REQUIRES_REDIS: set TICKGATE_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379/15) to run the Redis budget tests")
-	}
-	return u
-}
+func redisURL(t testing.TB) string { return redistest.URL(t) }
 
 // testPrefix is a fresh key prefix, its keys deleted when t ends.
-func testPrefix(t *testing.T) string {
-	t.Helper()
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	prefix := "tickgate-test:budget:" + hex.EncodeToString(b) + ":"
-	opts, err := redis.ParseURL(redisURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := redis.NewClient(opts)
-	t.Cleanup(func() {
-		defer admin.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		keys, err := admin.Keys(ctx, prefix+"*").Result()
-		if err == nil && len(keys) > 0 {
-			err = admin.Del(ctx, keys...).Err()
-		}
-		if err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-	})
-	return prefix
-}
+func testPrefix(t *testing.T) string { return redistest.Prefix(t, "tickgate-test:budget:") }
 
 // newBackend is one replica's Backend, with its own client.
 func newBackend(t *testing.T, prefix string) *redisbudget.Backend {

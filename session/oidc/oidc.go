@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -15,6 +14,7 @@ import (
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/tickgate/tickgate/config"
 	"github.com/tickgate/tickgate/metrics"
 	"github.com/tickgate/tickgate/secrets"
 	"github.com/tickgate/tickgate/session"
@@ -320,7 +320,7 @@ func checkURL(raw string, withPath bool) error {
 	case u.Fragment != "":
 		return errors.New("must not have a fragment")
 	case u.Scheme == "https":
-	case u.Scheme == "http" && isLoopback(u.Hostname()):
+	case u.Scheme == "http" && config.IsLoopbackHost(u.Hostname()):
 	case u.Scheme == "http":
 		return fmt.Errorf("%q must be https (http only on loopback)", raw)
 	default:
@@ -330,14 +330,6 @@ func checkURL(raw string, withPath bool) error {
 		return fmt.Errorf("%q needs a path, like /auth/oidc/callback", raw)
 	}
 	return nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // validDomain accepts lower-case DNS names with at least one dot.

@@ -3,13 +3,10 @@ package redisstore_test
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"io"
 	"net"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
+	"github.com/tickgate/tickgate/internal/redistest"
 	"github.com/tickgate/tickgate/session"
 	"github.com/tickgate/tickgate/session/redisstore"
 )
@@ -29,69 +27,14 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // machine.
 const patience = 15 * time.Second
 
-// redisURL returns TICKGATE_TEST_REDIS_URL. Without it the test is
-// skipped, or fails under CI, which must provide a Redis.
-func redisURL(t testing.TB) string {
-	t.Helper()
-	u := os.Getenv("TICKGATE_TEST_REDIS_URL")
-	if u == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("TICKGATE_TEST_REDIS_URL must be set in CI (e.g. redis://127.0.0.1:6379/15)")
-		}
-		t.Skip("REQUIRES_REDIS: set TICKGATE_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379/15) to run the Redis store tests")
-	}
-	return u
-}
-
-func randomHex(t testing.TB, n int) string {
-	t.Helper()
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
-}
+func redisURL(t testing.TB) string { return redistest.URL(t) }
 
 // adminClient is a plain client on the test Redis, for looking behind
 // the Store's back. It is closed when t ends.
-func adminClient(t testing.TB) *redis.Client {
-	t.Helper()
-	opts, err := redis.ParseURL(redisURL(t))
-	if err != nil {
-		t.Fatalf("TICKGATE_TEST_REDIS_URL: %v", err)
-	}
-	opts.ContextTimeoutEnabled = true
-	c := redis.NewClient(opts)
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
+func adminClient(t testing.TB) *redis.Client { return redistest.Client(t) }
 
-// testPrefix returns a fresh prefix, so that parallel tests and other
-// packages never share keys, and deletes every key under it when t ends.
-func testPrefix(t testing.TB) string {
-	t.Helper()
-	prefix := "tickgate-test:" + randomHex(t, 8) + ":"
-	admin := adminClient(t)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), patience)
-		defer cancel()
-		iter := admin.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		var keys []string
-		for iter.Next(ctx) {
-			keys = append(keys, iter.Val())
-		}
-		if err := iter.Err(); err != nil {
-			t.Errorf("cleanup: scan: %v", err)
-			return
-		}
-		if len(keys) > 0 {
-			if err := admin.Del(ctx, keys...).Err(); err != nil {
-				t.Errorf("cleanup: del: %v", err)
-			}
-		}
-	})
-	return prefix
-}
+// testPrefix returns a fresh prefix, its keys deleted when t ends.
+func testPrefix(t testing.TB) string { return redistest.Prefix(t, "tickgate-test:") }
 
 // newStore returns a Store on the test Redis, closed when t ends. Unset
 // fields of cfg get a test URL, a fresh prefix and a generous OpTimeout.
