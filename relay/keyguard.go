@@ -11,20 +11,20 @@ import (
 // a browser's JSON.parse turns those back into the key. Frames without a
 // backslash, nearly all, cost one search per spelling.
 func holdsKey(frame []byte, guard [][]byte) bool {
-	if len(guard) == 0 {
-		return false
+	if containsAny(frame, guard) {
+		return true
 	}
-	for _, g := range guard {
-		if bytes.Contains(frame, g) {
-			return true
-		}
-	}
-	if bytes.IndexByte(frame, '\\') < 0 {
+	if len(guard) == 0 || bytes.IndexByte(frame, '\\') < 0 {
 		return false
 	}
 	plain, _, _ := jsonesc.Unescape(frame)
+	return containsAny(plain, guard)
+}
+
+// containsAny reports whether b holds one of the spellings.
+func containsAny(b []byte, guard [][]byte) bool {
 	for _, g := range guard {
-		if bytes.Contains(plain, g) {
+		if bytes.Contains(b, g) {
 			return true
 		}
 	}

@@ -296,10 +296,13 @@ func (u *upstream) serve(ctx context.Context) error {
 	pingErr := make(chan error, 1)
 	pinging := false
 	var heartbeat, lifetime <-chan time.Time
+	var hbMsg []byte
 	if h.ad.hbEvery > 0 {
 		t := time.NewTicker(h.ad.hbEvery)
 		defer t.Stop()
 		heartbeat = t.C
+		// Its text never changes for a connection: render it once.
+		hbMsg = h.ad.heartbeat.render(u.key, h.ad.keyID, nil)[0]
 	}
 	if h.ad.lifetime > 0 {
 		t := time.NewTimer(h.ad.lifetime)
@@ -335,7 +338,7 @@ loop:
 		case <-heartbeat:
 			u.bucket.reserve(time.Now()) // counted; a heartbeat is never late
 			wctx, cancel := context.WithTimeout(ctx, h.r.cfg.WriteTimeout)
-			werr := u.conn.Write(wctx, websocket.MessageText, h.ad.heartbeat.render(u.key, h.ad.keyID, nil)[0])
+			werr := u.conn.Write(wctx, websocket.MessageText, hbMsg)
 			cancel()
 			if werr != nil {
 				err = fmt.Errorf("%w: send heartbeat: %s", ErrUpstreamLost, u.redact(werr))
@@ -622,17 +625,4 @@ func (b *bucket) reserveN(now time.Time, n int) time.Duration {
 
 // reserve takes a token and returns 0, or returns how long until one is
 // available.
-func (b *bucket) reserve(now time.Time) time.Duration {
-	if b.rate <= 0 {
-		return 0
-	}
-	if now.After(b.last) {
-		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
-		b.last = now
-	}
-	if b.tokens >= 1 {
-		b.tokens--
-		return 0
-	}
-	return time.Duration((1-b.tokens)/b.rate*float64(time.Second)) + time.Millisecond
-}
+func (b *bucket) reserve(now time.Time) time.Duration { return b.reserveN(now, 1) }
